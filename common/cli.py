@@ -1,0 +1,88 @@
+"""The one command line every step script shares.
+
+    python pytorch/06_unet.py --iters 200 --out runs/try1
+    python keras/06_unet.py --backend torch --dry-run
+
+Flags are kebab-case and identical in the four frameworks; a step may add its
+own (UNet: --depth, --width). Out-of-range values are rejected by argparse
+(exit status 2) with the value and the allowed range.
+"""
+import argparse
+import math
+from pathlib import Path
+
+from common import RUNS
+
+LOSSES = ("ce", "dice", "jaccard", "focal", "ce+dice")
+
+
+def _number(kind, lo=None, hi=None, lo_open=False, what="a number"):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not finite; give {what}")
+        too_low = lo is not None and (value <= lo if lo_open else value < lo)
+        too_high = hi is not None and value > hi
+        if too_low or too_high:
+            low = "" if lo is None else (f"> {lo}" if lo_open else f">= {lo}")
+            high = "" if hi is None else f"<= {hi}"
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range: give {what} {' and '.join(x for x in (low, high) if x)}")
+        return value
+    return parse
+
+
+def build_parser(step: str, framework: str, description: str | None = None,
+                 add_arguments=None) -> argparse.ArgumentParser:
+    """The shared parser; add_arguments(parser) adds a step's own flags."""
+    p = argparse.ArgumentParser(
+        prog=f"{framework}/{step}.py", description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=None, metavar="DIR",
+                   help="dataset root, original exercise layout (train/ and test/ with images/ and "
+                        "seg_images/) or Pascal VOC (default: the embedded synthetic newts, "
+                        "generated into data/ on first use)")
+    p.add_argument("--size", type=_number(int, 8, 2048, what="an image side in pixels"), default=64,
+                   help="images are resized to SIZE x SIZE (default: 64)")
+    p.add_argument("--iters", type=_number(int, 0, 10_000_000, what="an iteration count"), default=500,
+                   help="training iterations; 0 = evaluate only (default: 500)")
+    p.add_argument("--batch-size", type=_number(int, 1, 4096, what="a batch size"), default=4,
+                   help="images per training batch (default: 4)")
+    p.add_argument("--lr", type=_number(float, 0, 10, lo_open=True, what="a learning rate"),
+                   default=0.01, help="SGD learning rate (default: 0.01)")
+    p.add_argument("--momentum", type=_number(float, 0, 0.999, what="a momentum"), default=0.9,
+                   help="SGD momentum (default: 0.9)")
+    p.add_argument("--loss", choices=LOSSES, default="ce",
+                   help="training loss; for binarisation 'ce' is sigmoid binary cross-entropy "
+                        "(default: ce)")
+    p.add_argument("--seed", type=_number(int, 0, 2**31 - 1, what="a seed"), default=0,
+                   help="seed for initial weights, batch order and flips (default: 0)")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
+                   help="random horizontal/vertical flips while training (default: on)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help=f"output folder (default: runs/{framework}/{step})")
+    p.add_argument("--device", default="auto",
+                   help="auto, cpu, or gpu / cuda[:N] (default: auto = GPU when one is visible)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="2 iterations on 8 training and 4 test images, all outputs written")
+    p.add_argument("--init-from", type=Path, default=None, metavar="FILE.npz",
+                   help="start from neutral weights written by any framework's run of this step")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from --out/checkpoint.npz (same options) after an interruption")
+    p.add_argument("--checkpoint-every", type=_number(int, 1, what="an iteration count"),
+                   default=100, help="write --out/checkpoint.npz every N iterations (default: 100)")
+    if add_arguments:
+        add_arguments(p)
+    return p
+
+
+def parse_args(step: str, framework: str, argv=None, description=None, add_arguments=None,
+               out_label: str | None = None):
+    """Parse argv; fill in the default --out (runs/<out_label or framework>/<step>)."""
+    args = build_parser(step, framework, description, add_arguments).parse_args(argv)
+    if args.out is None:
+        args.out = RUNS / (out_label or framework) / step
+    return args

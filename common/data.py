@@ -1,0 +1,396 @@
+"""Datasets: find the files, load images and masks, resize, batch, flip.
+
+Two folder layouts are read; which one is detected from the root folder.
+
+Exercise layout (the original DeepLearningMugenKnock newt data)::
+
+    <root>/<split>/images/<class>/<name>.jpg|.png      photos
+    <root>/<split>/seg_images/<class>/<name>.png       masks, same class folder and name
+
+  A root that holds `images/` and `seg_images/` directly (no split folders, like
+  the shared `imori-train` folder) is accepted too: that one folder is then used
+  for *whatever split is asked for*, so "train" and "test" are the same images.
+  Classes: palette.CLASSES, colours palette.PALETTE, no ignore index.
+
+Pascal VOC layout::
+
+    <root>/JPEGImages/<id>.jpg
+    <root>/SegmentationClass/<id>.png
+    <root>/ImageSets/Segmentation/train.txt, val.txt   (one id per line)
+
+  Split "test" reads val.txt when there is no test.txt (VOC's test masks are
+  not public). Classes: palette.VOC_CLASSES, index 255 = ignore (object borders).
+
+Every image becomes float32 RGB in [0, 1], NHWC, squashed to size x size (the
+aspect ratio is not kept, as in the original exercise). Masks become uint8
+class indices [N, size, size].
+
+No deep-learning framework is imported here; each framework's glue converts.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from common import palette as pal
+from common.errors import UserError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+MAX_LISTED = 5      # how many offending files an error message names
+
+
+@dataclass
+class Split:
+    """One loaded split of a dataset.
+
+    images: float32 [N, size, size, 3] in [0, 1], NHWC
+    masks:  uint8 [N, size, size] class indices (ignore_index allowed)
+    names:  file stems, in reader order
+    """
+    images: np.ndarray
+    masks: np.ndarray
+    names: list[str]
+    classes: tuple[str, ...]
+    palette: np.ndarray          # uint8 [C, 3]
+    ignore_index: int | None
+    root: Path
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+# --- Images --------------------------------------------------------------------
+
+_SIXTEEN_BIT = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
+
+
+def image_to_array(img: Image.Image, size: int | None = None) -> np.ndarray:
+    """Any Pillow image -> float32 RGB [H, W, 3] in [0, 1], resized bilinearly to size x size.
+
+    Greyscale is repeated into three channels, alpha is dropped (RGBA, LA, PA),
+    palette images are drawn in their colours, CMYK is converted. 16-bit
+    greyscale ("I;16", or "I" in older Pillow) is divided by 65535.
+    """
+    if img.mode in _SIXTEEN_BIT:
+        grey = np.clip(np.asarray(img, np.float32) / 65535.0, 0.0, 1.0)
+        grey_img = Image.fromarray(grey, "F")            # resize in float, no 8-bit rounding
+        if size is not None:
+            grey_img = grey_img.resize((size, size), Image.BILINEAR)
+        grey = np.asarray(grey_img, np.float32)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    rgb = img.convert("RGB")
+    if size is not None:
+        rgb = rgb.resize((size, size), Image.BILINEAR)
+    return np.asarray(rgb, np.float32) / 255.0
+
+
+def read_image(path, size: int | None = None) -> np.ndarray:
+    """Read one image file: float32 RGB [size, size, 3] in [0, 1] (original size if size is None).
+
+    Pixels are used as stored: the EXIF orientation tag is not applied, so an
+    image and its mask line up as long as both were saved the same way round.
+    """
+    return image_to_array(pal.open_image(path, "image"), size)
+
+
+def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """Class indices [H, W] -> [size, size], nearest neighbour.
+
+    Never bilinear: averaging the labels 0 and 2 at a border would invent
+    label 1, a class that is not there.
+    """
+    return np.asarray(Image.fromarray(mask, "L").resize((size, size), Image.NEAREST))
+
+
+# --- Finding the files ---------------------------------------------------------
+
+def _few(paths) -> str:
+    """Up to MAX_LISTED paths, then '... (N in all)'."""
+    paths = [str(p) for p in paths]
+    text = ", ".join(paths[:MAX_LISTED])
+    return text + (f", ... ({len(paths)} in all)" if len(paths) > MAX_LISTED else "")
+
+
+def _is_image_file(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _check_pairs(no_mask: list[tuple[Path, Path]], no_image: list[Path], image_dir: Path) -> None:
+    """UserError when some images have no mask or some masks have no image."""
+    if not no_mask and not no_image:
+        return
+    parts = []
+    if no_mask:
+        parts.append(f"{len(no_mask)} image(s) have no mask: "
+                     + _few(f"{img} (expected mask {mask})" for img, mask in no_mask))
+    if no_image:
+        parts.append(f"{len(no_image)} mask(s) have no image in {image_dir}: " + _few(no_image))
+    raise UserError("; ".join(parts) + ". Every image needs a mask with the same name (.png) "
+                    "and the same class folder, and every mask an image. Add the missing "
+                    "files, or remove the unpaired ones.")
+
+
+def _exercise_pairs(base: Path) -> list[tuple[str, Path, Path]]:
+    """(stem, image, mask) of an exercise-layout folder holding images/ and seg_images/.
+
+    Images may sit in class folders (images/akahara/...) or directly in images/.
+    Order: class folder, then stem (sorted, so every run reads the same order).
+    """
+    image_dir, mask_dir = base / "images", base / "seg_images"
+    for folder in (image_dir, mask_dir):
+        if not folder.is_dir():
+            raise UserError(f"{folder} is missing: the exercise layout keeps the photos in "
+                            f"{base}/images/<class>/ and their masks, with the same names, in "
+                            f"{base}/seg_images/<class>/. Create it or point to another folder.")
+
+    def listing(top: Path, accept) -> dict[tuple[str, str], list[Path]]:
+        found: dict[tuple[str, str], list[Path]] = {}
+        folders = [top] + sorted(p for p in top.iterdir() if p.is_dir() and not p.name.startswith("."))
+        for folder in folders:
+            group = "" if folder == top else folder.name
+            for path in sorted(folder.iterdir()):
+                if accept(path):
+                    found.setdefault((group, path.stem), []).append(path)
+        return found
+
+    images = listing(image_dir, _is_image_file)
+    masks = listing(mask_dir, lambda p: _is_image_file(p) and p.suffix.lower() == ".png")
+
+    twins = [paths for paths in images.values() if len(paths) > 1]
+    if twins:
+        raise UserError(f"images with the same name but different suffixes share one mask: "
+                        f"{_few(p for paths in twins for p in paths)}. Rename or remove one of each.")
+
+    no_mask, pairs = [], []
+    for (group, stem), (image,) in sorted(images.items()):
+        if (group, stem) in masks:
+            pairs.append((stem, image, masks[(group, stem)][0]))
+        else:
+            no_mask.append((image, mask_dir / group / f"{stem}.png"))
+    no_image = [paths[0] for key, paths in sorted(masks.items()) if key not in images]
+    _check_pairs(no_mask, no_image, image_dir)
+    return pairs
+
+
+def _voc_pairs(root: Path, split: str) -> list[tuple[str, Path, Path]]:
+    """(id, image, mask) for the ids listed in ImageSets/Segmentation/<split>.txt, in file order."""
+    lists = root / "ImageSets" / "Segmentation"
+    list_file = lists / f"{split}.txt"
+    if split == "test" and not list_file.is_file():
+        list_file = lists / "val.txt"          # VOC publishes no test masks
+    if not list_file.is_file():
+        found = sorted(p.stem for p in lists.glob("*.txt")) if lists.is_dir() else []
+        raise UserError(f"split list {list_file} does not exist (Pascal VOC layout). Splits "
+                        f"found in {lists}: {', '.join(found) or 'none'}. Choose one of those, "
+                        f"or write the file with one image id (file name without .jpg) per line.")
+    ids = [line.split()[0] for line in list_file.read_text().splitlines() if line.strip()]
+    no_mask, no_image, neither, pairs = [], [], [], []
+    for stem in ids:
+        image = root / "JPEGImages" / f"{stem}.jpg"
+        mask = root / "SegmentationClass" / f"{stem}.png"
+        if image.is_file() and mask.is_file():
+            pairs.append((stem, image, mask))
+        elif image.is_file():
+            no_mask.append((image, mask))
+        elif mask.is_file():
+            no_image.append(mask)
+        else:
+            neither.append(stem)
+    if neither:
+        raise UserError(f"split list {list_file} names {len(neither)} id(s) with neither an image "
+                        f"in {root / 'JPEGImages'} nor a mask in {root / 'SegmentationClass'}: "
+                        f"{_few(neither)}. Remove those lines, or add the files.")
+    _check_pairs(no_mask, no_image, root / "JPEGImages")
+    if not pairs:
+        raise UserError(f"split list {list_file} lists no image ids. Write one id per line, "
+                        f"or choose another split.")
+    return pairs
+
+
+def _is_voc(folder: Path) -> bool:
+    return any((folder / name).is_dir() for name in ("JPEGImages", "SegmentationClass", "ImageSets"))
+
+
+def _is_exercise(folder: Path) -> bool:
+    """True when `folder` holds images/ or seg_images/, or a split folder that does."""
+    def holds(f: Path) -> bool:
+        return (f / "images").is_dir() or (f / "seg_images").is_dir()
+    return holds(folder) or any(holds(child) for child in folder.iterdir() if child.is_dir())
+
+
+def _layout_error(root: Path) -> UserError:
+    """Say which layouts we read, what the root holds, and any subfolder that would work."""
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+    candidates = [p for p in sorted(root.glob("*")) + sorted(root.glob("*/*"))
+                  if p.is_dir() and (_is_voc(p) or (p / "images").is_dir())]
+    hint = f" Did you mean {candidates[0]}?" if candidates else ""
+    return UserError(
+        f"dataset folder {root} matches neither layout. Expected either the exercise layout "
+        f"{root}/<split>/images/<class>/*.jpg with masks {root}/<split>/seg_images/<class>/*.png "
+        f"(or images/ and seg_images/ directly in {root}), or the Pascal VOC layout "
+        f"{root}/JPEGImages/*.jpg, {root}/SegmentationClass/*.png, "
+        f"{root}/ImageSets/Segmentation/<split>.txt. It holds: "
+        f"{', '.join(entries[:10]) or 'nothing'}{' ...' if len(entries) > 10 else ''}.{hint}")
+
+
+def find_samples(root, split: str):
+    """Detect the layout and pair the files of one split.
+
+    Returns (pairs, classes, palette, ignore_index), pairs = [(stem, image path, mask path)].
+    """
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise UserError(f"dataset folder {root} does not exist. Check the dataset path "
+                        f"(a relative path starts from the current folder).")
+    if not root.is_dir():
+        raise UserError(f"dataset path {root} is a file, not a folder. Point to the folder "
+                        f"that holds the images.")
+    if _is_voc(root):
+        return _voc_pairs(root, split), pal.VOC_CLASSES, pal.VOC_PALETTE, pal.VOC_IGNORE
+    if not _is_exercise(root):
+        raise _layout_error(root)
+    if (root / "images").is_dir() or (root / "seg_images").is_dir():
+        base = root                             # no split folders: this folder is every split
+    else:
+        base = root / split
+        if not (base / "images").is_dir() and not (base / "seg_images").is_dir():
+            found = sorted(c.name for c in root.iterdir()
+                           if (c / "images").is_dir() or (c / "seg_images").is_dir())
+            raise UserError(f"split folder {base} does not exist or holds no images/ folder. "
+                            f"Splits found in {root}: {', '.join(found)}. Choose one of those "
+                            f"as the split, or, for a folder that holds images/ and "
+                            f"seg_images/ itself, give that folder as the dataset path.")
+    pairs = _exercise_pairs(base)
+    if not pairs:
+        raise UserError(f"split folder {base} holds no images ({', '.join(IMAGE_SUFFIXES)}) in "
+                        f"{base / 'images'}. Put the photos in {base}/images/<class>/ and their "
+                        f"masks in {base}/seg_images/<class>/.")
+    return pairs, pal.CLASSES, pal.PALETTE, None
+
+
+# --- Loading -------------------------------------------------------------------
+
+def load_split(root, split: str, size: int, limit: int | None = None) -> Split:
+    """Load one split: every image resized to size x size, masks as class indices.
+
+    limit: keep only the first `limit` samples (for --dry-run); the pairing of
+    all files is still checked.
+    Bad input (missing folders, unpaired or unreadable files, a mask whose size
+    differs from its image, a mask colour outside the palette) raises UserError.
+    """
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise UserError(f"image size {size!r} is not a positive whole number; use e.g. 64.")
+    if limit is not None and (not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise UserError(f"limit {limit!r} must be a positive whole number (or None for all).")
+    pairs, classes, palette, ignore_index = find_samples(root, split)
+    if limit is not None:
+        pairs = pairs[:limit]
+
+    images = np.empty((len(pairs), size, size, 3), np.float32)
+    masks = np.empty((len(pairs), size, size), np.uint8)
+    for k, (_, image_path, mask_path) in enumerate(pairs):
+        img = pal.open_image(image_path, "image")
+        mask = pal.read_mask(mask_path, palette, ignore_index)
+        if (mask.shape[1], mask.shape[0]) != img.size:
+            raise UserError(
+                f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} (width x height) but its "
+                f"image {image_path} is {img.size[0]}x{img.size[1]}. A mask must cover its image "
+                f"pixel for pixel: redraw or re-export it at the image's size (resize with "
+                f"nearest neighbour so no new colours appear).")
+        images[k] = image_to_array(img, size)
+        masks[k] = _resize_mask(mask, size)
+    return Split(images=images, masks=masks, names=[stem for stem, _, _ in pairs],
+                 classes=tuple(classes), palette=palette, ignore_index=ignore_index,
+                 root=Path(root))
+
+
+def describe(split: Split) -> str:
+    """One line for logs: '16 images 64x64, 3 classes, pixels: background 71.0%, ...'."""
+    n, size = len(split), split.images.shape[1]
+    counts = np.bincount(split.masks.ravel(), minlength=256).astype(np.float64)
+    total = max(counts.sum(), 1.0)
+    shares = [f"{name} {100 * counts[i] / total:.1f}%" for i, name in enumerate(split.classes)]
+    if split.ignore_index is not None:
+        shares.append(f"ignore {100 * counts[split.ignore_index] / total:.1f}%")
+    return (f"{n} images {size}x{size} from {split.root}, {len(split.classes)} classes, "
+            f"pixels: {', '.join(shares)}")
+
+
+# --- Batching ------------------------------------------------------------------
+
+class Batches:
+    """Deterministic, resumable batching: batch(i) depends only on (seed, i).
+
+    The samples are read in epochs; epoch e visits them in the order
+    default_rng([seed, e]).permutation(N). Batch i holds positions
+    i*batch_size ... i*batch_size + batch_size - 1 of that endless stream, so a
+    batch may run over into the next epoch, and batch_size > N simply repeats
+    samples. Because nothing is carried from one call to the next, a run
+    resumed at step i gets exactly the batches it would have got.
+
+    Augmentation (flip=True): each sample is flipped left-right with
+    probability 0.5 and, independently, upside down with probability 0.5, drawn
+    from default_rng([seed, i, 1]). Image and mask get the same flip, so they
+    stay aligned and the set of labels is unchanged.
+    """
+
+    def __init__(self, split: Split, batch_size: int, seed: int, flip: bool = True):
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise UserError(f"batch size {batch_size!r} must be a positive whole number, e.g. 4.")
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise UserError(f"seed {seed!r} must be a whole number >= 0, e.g. 0.")
+        if len(split) == 0:
+            raise UserError(f"the split loaded from {split.root} is empty; there is nothing to batch.")
+        self.split = split
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.flip = flip
+
+    def epoch(self, i: int) -> int:
+        """The epoch in which batch i starts."""
+        return (i * self.batch_size) // len(self.split)
+
+    def indices(self, i: int) -> np.ndarray:
+        """Sample indices of batch i: int64 [batch_size]."""
+        if not isinstance(i, (int, np.integer)) or i < 0:
+            raise ValueError(f"batch index must be an int >= 0, got {i!r}")
+        n = len(self.split)
+        positions = i * self.batch_size + np.arange(self.batch_size)
+        epochs, within = positions // n, positions % n
+        out = np.empty(self.batch_size, np.int64)
+        for e in np.unique(epochs):             # usually one epoch, two at a boundary
+            order = np.random.default_rng([self.seed, int(e)]).permutation(n)
+            out[epochs == e] = order[within[epochs == e]]
+        return out
+
+    def batch(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Batch i: x float32 [B, H, W, 3] (NHWC), y int32 [B, H, W] class indices."""
+        idx = self.indices(i)
+        x = self.split.images[idx]               # fancy indexing copies: the split stays untouched
+        y = self.split.masks[idx].astype(np.int32)
+        if self.flip:
+            rng = np.random.default_rng([self.seed, i, 1])
+            left_right = rng.random(len(idx)) < 0.5
+            up_down = rng.random(len(idx)) < 0.5
+            x[left_right] = x[left_right, :, ::-1]   # axis 2 of [B, H, W, C] is the width
+            y[left_right] = y[left_right, :, ::-1]
+            x[up_down] = x[up_down, ::-1]            # axis 1 is the height
+            y[up_down] = y[up_down, ::-1]
+        return x, y
+
+
+# --- Layouts -------------------------------------------------------------------
+
+def to_nchw(x: np.ndarray) -> np.ndarray:
+    """[B, H, W, C] -> [B, C, H, W] (PyTorch, Chainer), as a contiguous copy."""
+    if np.ndim(x) != 4:
+        raise ValueError(f"to_nchw expects [B, H, W, C], got shape {np.shape(x)}")
+    return np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+
+
+def to_nhwc(x: np.ndarray) -> np.ndarray:
+    """[B, C, H, W] -> [B, H, W, C] (TensorFlow, Keras), as a contiguous copy."""
+    if np.ndim(x) != 4:
+        raise ValueError(f"to_nhwc expects [B, C, H, W], got shape {np.shape(x)}")
+    return np.ascontiguousarray(np.transpose(x, (0, 2, 3, 1)))

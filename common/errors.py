@@ -1,0 +1,22 @@
+"""Errors a learner can fix, and the wrapper that prints them without a traceback."""
+import sys
+
+
+class UserError(Exception):
+    """Bad input: the message names the file or value and says how to fix it.
+
+    Step scripts exit with status 2 and print only the message (no traceback).
+    """
+
+
+def exit_on_user_error(main):
+    """Decorator for a script's main(): UserError -> one paragraph on stderr, exit 2."""
+    def wrapped(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+    wrapped.__wrapped__ = main
+    wrapped.__doc__ = main.__doc__
+    return wrapped

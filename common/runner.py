@@ -1,0 +1,312 @@
+"""The framework-free training driver every step script ends in.
+
+runner.run() does, in order: check the options, read the data, build the
+network through the framework's Trainer, set its initial weights (the shared
+seeded initializer, --init-from, or --resume), train with a progress bar and
+atomic checkpoints, evaluate with BatchNorm in inference mode, and write
+
+    <out>/metrics.json      scores and timings (keys listed in OUTPUT_KEYS)
+    <out>/weights.npz       neutral weights (common.weights)
+    <out>/predictions.npz   pred: uint8 [N,H,W] class indices of the test split, reader order
+    <out>/predictions.png   input | truth | prediction | overlay | error (+ probability for binary)
+    <out>/loss.png          training loss curve
+    <out>/checkpoint.npz    weights + optimizer state + loss history, for --resume
+
+Nothing is written into <out> before the options and data have been checked,
+and every file is written atomically, so a bad input never damages an earlier run.
+"""
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from common import data, metrics, synth, viz
+from common.errors import UserError
+from common.frameworks import environment
+from common.weights import atomic_write, check_compatible, init_weights, load_npz, save_npz
+
+OUTPUT_KEYS = ("framework", "step", "iters", "final_loss", "test_loss", "mean_iou",
+               "per_class_iou", "pixel_accuracy", "ms_per_iter", "params", "seconds")
+DRY_RUN = {"iters": 2, "train_images": 8, "test_images": 4}
+BINARY_CLASSES = ("background", "newt")
+EVAL_BATCH = 16
+# Options that must match for --resume to continue the same run.
+RESUME_OPTIONS = ("size", "batch_size", "lr", "momentum", "loss", "seed", "flip", "data")
+
+
+@dataclass
+class Step:
+    """What the runner needs to know about a lesson."""
+    name: str                       # "06_unet"
+    task: str = "multiclass"        # "binary": 1 output channel, sigmoid; "multiclass": softmax
+    size_multiple: int = 1          # --size must be divisible by this (2**depth for UNet)
+    init: object = None             # optional init(weights: dict) -> dict, e.g. bilinear upsampling
+    extra: dict = field(default_factory=dict)   # step options recorded in metrics.json
+
+
+def check_size(size: int, multiple: int, what: str):
+    """UserError with the nearest valid sizes unless size is a multiple of `multiple`."""
+    if size % multiple == 0:
+        return
+    below = max(multiple, size // multiple * multiple)
+    above = (size // multiple + 1) * multiple
+    raise UserError(f"--size {size} does not fit {what}: the side must be divisible by {multiple}. "
+                    f"Use --size {below} or --size {above}.")
+
+
+def load_data(args, step: Step):
+    """Train and test splits (and the class names the network predicts)."""
+    root = Path(args.data) if args.data is not None else synth.ensure_dataset()
+    train_limit = DRY_RUN["train_images"] if args.dry_run else None
+    test_limit = DRY_RUN["test_images"] if args.dry_run else None
+    train = data.load_split(root, "train", args.size, limit=train_limit)
+    test = data.load_split(root, "test", args.size, limit=test_limit)
+    if step.task == "binary":
+        classes = BINARY_CLASSES
+        palette = np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
+    else:
+        classes, palette = train.classes, train.palette
+    return train, test, tuple(classes), palette
+
+
+def to_targets(y: np.ndarray, task: str, ignore_index):
+    """Class indices for the task: binary keeps 0 = background, 1 = any object."""
+    if task != "binary":
+        return y.astype(np.int32)
+    t = (y > 0).astype(np.int32)
+    if ignore_index is not None:
+        t[y == ignore_index] = ignore_index
+    return t
+
+
+def to_layout(x: np.ndarray, layout: str) -> np.ndarray:
+    return data.to_nchw(x) if layout == "NCHW" else np.ascontiguousarray(x)
+
+
+def predict(trainer, images, targets, task, batch=EVAL_BATCH, ignore_index=None):
+    """Logits (NCHW) of every image with BatchNorm in inference mode; mean loss per labelled pixel."""
+    logits, total, weight = [], 0.0, 0
+    for s in range(0, len(images), batch):
+        x = to_layout(images[s:s + batch], trainer.layout)
+        y = targets[s:s + batch]
+        out, loss = trainer.eval_batch(x, y)
+        n = int(np.sum(y != ignore_index)) if ignore_index is not None else y.size
+        logits.append(np.asarray(out, np.float32))
+        total += float(loss) * n
+        weight += n
+    logits = np.concatenate(logits)
+    if task == "binary":
+        probs = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+        pred = (logits[:, 0] > 0).astype(np.uint8)   # sigmoid > 0.5  <=>  logit > 0
+    else:
+        probs = None
+        pred = logits.argmax(axis=1).astype(np.uint8)
+    return logits, pred, probs, (total / weight if weight else float("nan"))
+
+
+class Progress:
+    """tqdm bar in a terminal; a plain line every `every` iterations in a log file."""
+
+    def __init__(self, start, total, desc, every=50):
+        self.tty = sys.stderr.isatty()
+        self.every = every
+        self.total = total
+        self.desc = desc
+        self.bar = tqdm(total=total, initial=start, desc=desc, disable=not self.tty,
+                        dynamic_ncols=True, leave=True)
+
+    def update(self, i, loss):
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        if not self.tty and ((i + 1) % self.every == 0 or i + 1 == self.total):
+            print(f"{self.desc}: iter {i + 1}/{self.total} loss {loss:.4f}", file=sys.stderr, flush=True)
+
+    def close(self):
+        self.bar.close()
+
+
+def save_checkpoint(path, trainer, iteration, history, args, step, framework):
+    arrays = {f"w/{k}": v for k, v in trainer.get_weights().items()}
+    arrays.update({f"opt/{k}": v for k, v in trainer.get_optimizer_state().items()})
+    meta = {"step": step.name, "framework": framework, "iteration": iteration,
+            "history": history, "options": _options(args)}
+    save_npz(path, arrays, meta)
+
+
+def _options(args):
+    return {k: (str(getattr(args, k)) if k == "data" else getattr(args, k)) for k in RESUME_OPTIONS}
+
+
+def load_checkpoint(path, trainer, args, step):
+    arrays, meta = load_npz(path)
+    weights = {k[2:]: v for k, v in arrays.items() if k.startswith("w/")}
+    opt = {k[4:]: v for k, v in arrays.items() if k.startswith("opt/")}
+    check_compatible(trainer.get_weights(), weights, path, step.name, meta)
+    saved = meta.get("options", {})
+    changed = [f"--{k.replace('_', '-')} {saved.get(k)} (now {v})"
+               for k, v in _options(args).items() if saved.get(k) != v]
+    if changed:
+        raise UserError(f"{path}: this checkpoint was made with other options: " + ", ".join(changed)
+                        + ". Resume with the same options, or drop --resume to start a new run.")
+    trainer.set_weights(weights)
+    trainer.set_optimizer_state(opt)
+    return int(meta["iteration"]), list(meta["history"])
+
+
+def run(args, step: Step, make_trainer, framework: str, label: str | None = None) -> dict:
+    """Train and evaluate one step; returns the metrics dict also written to metrics.json.
+
+    make_trainer(num_outputs, ignore_index) builds the framework's network and Trainer.
+    label: the name in reports (e.g. "keras-torch"); defaults to framework.
+    """
+    t_start = time.perf_counter()
+    label = label or framework
+    out = Path(args.out)
+    check_size(args.size, step.size_multiple, f"step {step.name}")
+    iters = min(args.iters, DRY_RUN["iters"]) if args.dry_run else args.iters
+    if args.resume and args.init_from:
+        raise UserError("--resume and --init-from exclude each other: --resume continues "
+                        f"{out / 'checkpoint.npz'}; --init-from starts a new run from a weights file.")
+
+    train, test, classes, palette = load_data(args, step)
+    ignore = train.ignore_index
+    num_outputs = 1 if step.task == "binary" else len(classes)
+    trainer = make_trainer(num_outputs, ignore)
+    ckpt_path = out / "checkpoint.npz"
+
+    start, history = 0, []
+    if args.resume:
+        if not ckpt_path.is_file():
+            raise UserError(f"{ckpt_path}: no checkpoint to resume from. Run without --resume "
+                            "first (checkpoints are written every --checkpoint-every iterations "
+                            "and on Ctrl-C).")
+        start, history = load_checkpoint(ckpt_path, trainer, args, step)
+    elif args.init_from:
+        weights, meta = load_npz(args.init_from)
+        check_compatible(trainer.get_weights(), weights, args.init_from, step.name, meta)
+        trainer.set_weights(weights)
+    else:
+        weights = init_weights({k: v.shape for k, v in trainer.get_weights().items()}, args.seed)
+        trainer.set_weights(step.init(weights) if step.init else weights)
+
+    batches = data.Batches(train, args.batch_size, args.seed, flip=args.flip)
+    times = []
+    progress = Progress(start, iters, f"{label} {step.name}")
+    i = start
+    try:
+        for i in range(start, iters):
+            x, y = batches.batch(i)
+            t0 = time.perf_counter()
+            loss = float(trainer.train_step(to_layout(x, trainer.layout),
+                                            to_targets(y, step.task, ignore)))
+            times.append(time.perf_counter() - t0)
+            if not math.isfinite(loss):
+                progress.close()
+                kept = (f"{ckpt_path} from iteration {history_iter(ckpt_path)} is kept"
+                        if ckpt_path.is_file() else "no checkpoint was written yet")
+                raise UserError(f"the training loss became {loss} at iteration {i + 1} "
+                                f"(--lr {args.lr}); {kept}. Training diverged: try a lower "
+                                f"learning rate, e.g. --lr {args.lr / 10:g}.")
+            history.append(loss)
+            progress.update(i, loss)
+            if (i + 1) % args.checkpoint_every == 0 and i + 1 < iters:
+                save_checkpoint(ckpt_path, trainer, i + 1, history, args, step, framework)
+    except KeyboardInterrupt:
+        progress.close()
+        done = len(history)
+        save_checkpoint(ckpt_path, trainer, done, history, args, step, framework)
+        print(f"\ninterrupted after iteration {done}; saved {ckpt_path}. "
+              "Continue with the same command plus --resume.", file=sys.stderr)
+        raise SystemExit(130) from None
+    progress.close()
+    if iters > start:
+        save_checkpoint(ckpt_path, trainer, iters, history, args, step, framework)
+
+    y_test = to_targets(test.masks, step.task, ignore)
+    _, pred, probs, test_loss = predict(trainer, test.images, y_test, step.task, ignore_index=ignore)
+    scores = metrics.evaluate(y_test, pred, len(classes), ignore_index=ignore)
+
+    ms = 1000 * float(np.median(times[1:] if len(times) > 1 else times)) if times else None
+    result = {
+        "framework": framework,
+        "step": step.name,
+        "iters": iters,
+        "final_loss": history[-1] if history else None,
+        "test_loss": test_loss,
+        "mean_iou": scores["mean_iou"],
+        "per_class_iou": dict(zip(classes, scores["per_class_iou"])),
+        "pixel_accuracy": scores["pixel_accuracy"],
+        "ms_per_iter": ms,
+        "params": int(trainer.num_params()),
+        "seconds": None,   # filled in last
+        # extensions
+        "label": label,
+        "task": step.task,
+        "loss": args.loss,
+        "classes": list(classes),
+        "mean_dice": scores["mean_dice"],
+        "per_class_dice": dict(zip(classes, scores["per_class_dice"])),
+        "confusion_matrix": scores["confusion_matrix"],
+        "options": {**_options(args), "iters": args.iters, "dry_run": args.dry_run,
+                    "init_from": str(args.init_from) if args.init_from else None,
+                    "resumed_from": start or None, **step.extra},
+        "train_images": len(train), "test_images": len(test),
+        "device": getattr(trainer, "device_name", "cpu"),
+        "loss_curve": history,
+        "environment": environment(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_outputs(out, trainer, result, test, y_test, pred, probs, classes, palette, step, framework)
+    result["seconds"] = time.perf_counter() - t_start
+    write_json(out / "metrics.json", result)
+    print(f"{label} {step.name}: mean IoU {fmt(result['mean_iou'])}, pixel accuracy "
+          f"{fmt(result['pixel_accuracy'])}, test loss {fmt(test_loss)} -> {out}", file=sys.stderr)
+    return result
+
+
+def history_iter(ckpt_path):
+    try:
+        return load_npz(ckpt_path)[1].get("iteration", "?")
+    except UserError:
+        return "?"
+
+
+def fmt(v):
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+
+
+def write_json(path, obj):
+    def write(tmp):
+        Path(tmp).write_text(json.dumps(obj, indent=2, allow_nan=False, default=_json_default) + "\n")
+    atomic_write(path, write)
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    raise TypeError(type(o))
+
+
+def write_outputs(out, trainer, result, test, y_test, pred, probs, classes, palette, step, framework):
+    save_npz(out / "weights.npz", trainer.get_weights(),
+             {"step": step.name, "framework": framework, "iteration": result["iters"],
+              "classes": list(classes), "options": result["options"]})
+    preds = {"pred": pred, "names": np.array(test.names)}
+    if probs is not None:
+        preds["probs"] = probs.astype(np.float32)
+    save_npz(out / "predictions.npz", preds, {"step": step.name, "framework": framework})
+    title = (f"{result['label']} {step.name}: mean IoU {fmt(result['mean_iou'])} "
+             f"after {result['iters']} iterations")
+    viz.save_prediction_grid(out / "predictions.png", test.images, y_test, pred, palette,
+                             list(classes), probs=probs, title=title)
+    if result["loss_curve"]:
+        curve = result["loss_curve"]
+        viz.save_curves(out / "loss.png", {result["label"]: (list(range(1, len(curve) + 1)), curve)},
+                        ylabel=f"training loss ({result['loss']})", title=title,
+                        smooth=0.9 if len(curve) > 20 else 0)

@@ -1,0 +1,208 @@
+"""PyTorch glue shared by the step scripts in pytorch/.
+
+Everything here is framework plumbing that all steps share: the exercise's
+CBR block, BatchNorm settings, losses, conversion to and from the neutral
+weights (common/weights.py), and the Trainer that common/runner.py drives.
+The step files hold the networks and what each lesson teaches.
+Layout: NCHW.
+"""
+import sys
+from pathlib import Path
+
+# Append (never prepend) the repo root, for `common`: the folders tensorflow/,
+# keras/ and chainer/ there must not shadow the installed packages.
+_REPO = str(Path(__file__).resolve().parents[1])
+if _REPO not in sys.path:
+    sys.path.append(_REPO)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from common import cli, runner  # noqa: E402
+from common.errors import UserError, exit_on_user_error  # noqa: E402,F401
+from common.runner import Step  # noqa: E402,F401
+
+FRAMEWORK = "pytorch"
+LAYOUT = "NCHW"
+# Identical in all four frameworks (docs/framework-differences.md).
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.1          # PyTorch convention: new = (1 - 0.1) * old + 0.1 * batch
+
+
+def batch_norm(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+class CBR(nn.Module):
+    """Conv kxk (pad k//2) -> ReLU -> BatchNorm: the exercise's block.
+
+    The exercise puts BatchNorm after the ReLU; most papers put it before.
+    We keep the exercise's order. Input [B, in, H, W] -> [B, out, H, W].
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        self.bn = batch_norm(out_channels)
+
+    def forward(self, x):
+        return self.bn(F.relu(self.conv(x)))
+
+
+# ----------------------------------------------------------------- losses
+def sigmoid_cross_entropy(logits, y, ignore_index=None):
+    """Binary cross-entropy on logits [B,1,H,W] vs 0/1 targets [B,H,W], mean over labelled pixels."""
+    z = logits[:, 0]
+    if ignore_index is None:
+        return F.binary_cross_entropy_with_logits(z, y.float())
+    keep = y != ignore_index
+    return F.binary_cross_entropy_with_logits(z[keep], y[keep].float())
+
+
+def softmax_cross_entropy(logits, y, ignore_index=None):
+    """Softmax cross-entropy over pixels (the lesson of 02_multiclass).
+
+    Every pixel is one classification sample: logits [B,C,H,W] become
+    [B*H*W, C] and labels [B,H,W] become [B*H*W]; the loss is their mean.
+    (F.cross_entropy also accepts [B,C,H,W] directly; we reshape to show it.)
+    """
+    c = logits.shape[1]
+    flat = logits.permute(0, 2, 3, 1).reshape(-1, c)
+    return F.cross_entropy(flat, y.reshape(-1).long(),
+                           ignore_index=-100 if ignore_index is None else ignore_index)
+
+
+def make_loss(name: str, task: str, ignore_index=None):
+    """loss(logits, y) for --loss name and the step's task."""
+    if name != "ce":
+        raise UserError(f"--loss {name} is not available in {FRAMEWORK} yet; use --loss ce.")
+    fn = sigmoid_cross_entropy if task == "binary" else softmax_cross_entropy
+    return lambda logits, y: fn(logits, y, ignore_index)
+
+
+# ------------------------------------------------------- neutral weights
+_BN_LEAF = {"weight": "gamma", "bias": "beta", "running_mean": "mean", "running_var": "var"}
+
+
+def neutral_tensors(model: nn.Module) -> dict:
+    """Neutral name -> the model's tensor (parameters and BatchNorm running stats).
+
+    PyTorch already stores convs as OIHW and transposed convs as IOHW, the
+    neutral layouts; only BatchNorm's names change (weight -> gamma, ...).
+    """
+    out = {}
+    for mname, m in model.named_modules():
+        is_bn = isinstance(m, nn.modules.batchnorm._BatchNorm)
+        own = list(m.named_parameters(recurse=False)) + list(m.named_buffers(recurse=False))
+        for pname, t in own:
+            if pname == "num_batches_tracked":
+                continue
+            leaf = _BN_LEAF[pname] if is_bn else pname
+            out[f"{mname}.{leaf}" if mname else leaf] = t
+    return out
+
+
+def get_weights(model) -> dict:
+    return {k: t.detach().cpu().numpy().copy() for k, t in neutral_tensors(model).items()}
+
+
+def set_weights(model, weights: dict):
+    with torch.no_grad():
+        for k, t in neutral_tensors(model).items():
+            t.copy_(torch.from_numpy(np.asarray(weights[k], np.float32)))
+
+
+def select_device(name: str) -> torch.device:
+    """--device auto|cpu|gpu|cuda[:N]|mps."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "gpu":
+        name = "cuda"
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name}: not a device name; use auto, cpu, gpu or cuda:N.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: PyTorch sees no CUDA GPU here; use --device cpu.")
+    return dev
+
+
+class Trainer:
+    """What common/runner.py drives: one SGD step, evaluation, weights in/out."""
+    framework = FRAMEWORK
+    layout = LAYOUT
+
+    def __init__(self, model: nn.Module, task: str, loss: str = "ce", lr: float = 0.01,
+                 momentum: float = 0.9, device: str = "cpu", ignore_index=None):
+        self.device = select_device(device)
+        self.device_name = str(self.device)
+        self.model = model.to(self.device)
+        self.loss_fn = make_loss(loss, task, ignore_index)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=momentum)
+        # neutral name of each trainable parameter, for the optimizer state
+        by_id = {id(t): k for k, t in neutral_tensors(self.model).items()}
+        self.param_names = [(by_id[id(p)], p) for p in self.model.parameters()]
+
+    def _tensors(self, x, y):
+        return (torch.from_numpy(x).to(self.device),
+                torch.from_numpy(y).to(self.device))
+
+    def train_step(self, x, y) -> float:
+        self.model.train()
+        x, y = self._tensors(x, y)
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+    @torch.no_grad()
+    def eval_batch(self, x, y):
+        self.model.eval()   # BatchNorm uses its running statistics
+        x, y = self._tensors(x, y)
+        logits = self.model(x)
+        return logits.cpu().numpy(), self.loss_fn(logits, y).item()
+
+    def get_weights(self):
+        return get_weights(self.model)
+
+    def set_weights(self, weights):
+        set_weights(self.model, weights)
+
+    def get_optimizer_state(self):
+        """Momentum buffer v per parameter (PyTorch form: v = mu*v + g; p -= lr*v)."""
+        out = {}
+        for name, p in self.param_names:
+            buf = self.opt.state.get(p, {}).get("momentum_buffer")
+            out[name] = (buf.detach().cpu().numpy().copy() if buf is not None
+                         else np.zeros(tuple(p.shape), np.float32))
+        return out
+
+    def set_optimizer_state(self, state):
+        for name, p in self.param_names:
+            self.opt.state[p]["momentum_buffer"] = torch.from_numpy(
+                np.asarray(state[name], np.float32)).to(self.device).clone()
+
+    def num_params(self):
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+
+# ------------------------------------------------------------ step driver
+def step_name(file) -> str:
+    return Path(file).stem
+
+
+def parse_args(file, doc, argv=None, add_arguments=None):
+    return cli.parse_args(step_name(file), FRAMEWORK, argv, doc, add_arguments)
+
+
+def run(args, step: Step, build) -> dict:
+    """Train and evaluate: build(num_outputs) -> nn.Module."""
+    torch.manual_seed(args.seed)
+
+    def make_trainer(num_outputs, ignore_index):
+        return Trainer(build(num_outputs), step.task, args.loss, args.lr, args.momentum,
+                       args.device, ignore_index)
+    return runner.run(args, step, make_trainer, FRAMEWORK)

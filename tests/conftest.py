@@ -1,0 +1,45 @@
+"""Shared test helpers.
+
+The repo root and the framework folders are APPENDED to sys.path (never
+prepended): tensorflow/, keras/ and chainer/ in the repo must not shadow the
+installed packages. Frameworks are detected with importlib.metadata.
+"""
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FOLDERS = ("pytorch", "tensorflow", "keras", "chainer")
+for p in [REPO] + [REPO / f for f in FOLDERS]:
+    if str(p) not in sys.path:
+        sys.path.append(str(p))
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from common.frameworks import installed  # noqa: E402
+
+STEPS = ("01_binarization", "02_multiclass", "03_nearest", "04_transposed_conv", "05_concat",
+         "06_unet")
+SHARED_DATA = REPO.parent / "shared" / "datasets" / "imori-train"
+
+
+def require(framework):
+    if not installed(framework):
+        pytest.skip(f"{framework} is not installed")
+
+
+def load_step(framework: str, step: str):
+    """Import <framework>/<step>.py as a module (file names start with digits)."""
+    require(framework)
+    name = f"{framework}_{step}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / framework / f"{step}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
