@@ -250,6 +250,7 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
         "task": step.task,
         "loss": args.loss,
         "classes": list(classes),
+        "ignore_index": ignore,
         "mean_dice": scores["mean_dice"],
         "per_class_dice": dict(zip(classes, scores["per_class_dice"])),
         "confusion_matrix": scores["confusion_matrix"],
@@ -296,7 +297,8 @@ def _json_default(o):
 def write_outputs(out, trainer, result, test, y_test, pred, probs, classes, palette, step, framework):
     save_npz(out / "weights.npz", trainer.get_weights(),
              {"step": step.name, "framework": framework, "iteration": result["iters"],
-              "classes": list(classes), "options": result["options"]})
+              "classes": list(classes),
+        "ignore_index": ignore, "options": result["options"]})
     preds = {"pred": pred, "names": np.array(test.names)}
     if probs is not None:
         preds["probs"] = probs.astype(np.float32)
@@ -304,7 +306,8 @@ def write_outputs(out, trainer, result, test, y_test, pred, probs, classes, pale
     title = (f"{result['label']} {step.name}: mean IoU {fmt(result['mean_iou'])} "
              f"after {result['iters']} iterations")
     viz.save_prediction_grid(out / "predictions.png", test.images, y_test, pred, palette,
-                             list(classes), probs=probs, title=title)
+                             list(classes), probs=probs, title=title,
+                             ignore_index=result["ignore_index"])
     if result["loss_curve"]:
         curve = result["loss_curve"]
         viz.save_curves(out / "loss.png", {result["label"]: (list(range(1, len(curve) + 1)), curve)},

@@ -165,6 +165,23 @@ class Trainer:
         logits = self.model(x)
         return logits.cpu().numpy(), self.loss_fn(logits, y).item()
 
+    def forward(self, x, training: bool):
+        """Logits (numpy, NCHW). training=True: batch statistics (running ones get updated)."""
+        self.model.train(training)
+        with torch.no_grad():
+            return self.model(torch.from_numpy(x).to(self.device)).cpu().numpy()
+
+    def loss_and_gradients(self, x, y):
+        """Loss and d loss / d parameter (neutral names), training mode, no update."""
+        self.model.train()
+        x, y = self._tensors(x, y)
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(x), y)
+        loss.backward()
+        grads = {name: p.grad.detach().cpu().numpy().copy() for name, p in self.param_names}
+        self.opt.zero_grad(set_to_none=True)
+        return loss.item(), grads
+
     def get_weights(self):
         return get_weights(self.model)
 
@@ -198,11 +215,15 @@ def parse_args(file, doc, argv=None, add_arguments=None):
     return cli.parse_args(step_name(file), FRAMEWORK, argv, doc, add_arguments)
 
 
-def run(args, step: Step, build) -> dict:
-    """Train and evaluate: build(num_outputs) -> nn.Module."""
-    torch.manual_seed(args.seed)
-
-    def make_trainer(num_outputs, ignore_index):
+def trainer_factory(args, step: Step, build):
+    """make_trainer(num_outputs, ignore_index) for common.runner.run."""
+    def make_trainer(num_outputs, ignore_index=None):
         return Trainer(build(num_outputs), step.task, args.loss, args.lr, args.momentum,
                        args.device, ignore_index)
-    return runner.run(args, step, make_trainer, FRAMEWORK)
+    return make_trainer
+
+
+def run(args, step: Step, build) -> dict:
+    """Train and evaluate: build(num_outputs) -> nn.Module."""
+    torch.manual_seed(args.seed)   # nothing here draws from it; set for user additions
+    return runner.run(args, step, trainer_factory(args, step, build), FRAMEWORK)
