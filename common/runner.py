@@ -17,6 +17,7 @@ and every file is written atomically, so a bad input never damages an earlier ru
 """
 import json
 import math
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -110,6 +111,37 @@ def predict(trainer, images, targets, task, batch=EVAL_BATCH, ignore_index=None)
     return logits, pred, probs, (total / weight if weight else float("nan"))
 
 
+class StopOnSigint:
+    """Ctrl-C sets a flag that the loop checks between iterations.
+
+    A KeyboardInterrupt raised in the middle of a step could land after the
+    optimizer update but before the loss is recorded, and the checkpoint would
+    then not match the history; finishing the current step first avoids that.
+    A second Ctrl-C interrupts at once.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+
+    def __enter__(self):
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:   # not the main thread: keep Python's default behaviour
+            self.previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
 class Progress:
     """tqdm bar in a terminal; a plain line every `every` iterations in a log file."""
 
@@ -198,8 +230,7 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
     batches = data.Batches(train, args.batch_size, args.seed, flip=args.flip)
     times = []
     progress = Progress(start, iters, f"{label} {step.name}")
-    i = start
-    try:
+    with StopOnSigint() as stop:
         for i in range(start, iters):
             x, y = batches.batch(i)
             t0 = time.perf_counter()
@@ -215,15 +246,14 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
                                 f"learning rate, e.g. --lr {args.lr / 10:g}.")
             history.append(loss)
             progress.update(i, loss)
+            if stop.requested:
+                progress.close()
+                save_checkpoint(ckpt_path, trainer, i + 1, history, args, step, framework)
+                print(f"\ninterrupted after iteration {i + 1}; saved {ckpt_path}. "
+                      "Continue with the same command plus --resume.", file=sys.stderr)
+                raise SystemExit(130)
             if (i + 1) % args.checkpoint_every == 0 and i + 1 < iters:
                 save_checkpoint(ckpt_path, trainer, i + 1, history, args, step, framework)
-    except KeyboardInterrupt:
-        progress.close()
-        done = len(history)
-        save_checkpoint(ckpt_path, trainer, done, history, args, step, framework)
-        print(f"\ninterrupted after iteration {done}; saved {ckpt_path}. "
-              "Continue with the same command plus --resume.", file=sys.stderr)
-        raise SystemExit(130) from None
     progress.close()
     if iters > start:
         save_checkpoint(ckpt_path, trainer, iters, history, args, step, framework)
@@ -297,8 +327,8 @@ def _json_default(o):
 def write_outputs(out, trainer, result, test, y_test, pred, probs, classes, palette, step, framework):
     save_npz(out / "weights.npz", trainer.get_weights(),
              {"step": step.name, "framework": framework, "iteration": result["iters"],
-              "classes": list(classes),
-        "ignore_index": ignore, "options": result["options"]})
+              "classes": list(classes), "ignore_index": result["ignore_index"],
+              "options": result["options"]})
     preds = {"pred": pred, "names": np.array(test.names)}
     if probs is not None:
         preds["probs"] = probs.astype(np.float32)

@@ -101,7 +101,8 @@ def _background(rng, w, h):
     elif kind == "litter":
         for _ in range(int(w * h / 150)):
             x, y, r, ang = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(5, 16), rng.uniform(0, np.pi)
-            colour = _rand_colour(rng, (60, 40, 15), (170, 120, 60))
+            v = rng.uniform(50, 160)
+            colour = tuple(int(v * f) for f in (1, rng.uniform(0.6, 0.9), rng.uniform(0.3, 0.5)))
             draw.polygon(_blob(rng, x, y, r, r * rng.uniform(0.3, 0.5), ang, 0.15), fill=colour)
             draw.line([(x - r * np.cos(ang), y - r * np.sin(ang)), (x + r * np.cos(ang), y + r * np.sin(ang))],
                       fill=tuple(int(c * 0.7) for c in colour), width=1)
@@ -146,7 +147,7 @@ class _Newt:
     def __init__(self, rng, w, h):
         short = min(w, h)
         self.length = rng.uniform(0.4, 0.9) * short
-        self.half_width = self.length * rng.uniform(0.05, 0.065)
+        self.half_width = self.length * rng.uniform(0.065, 0.085)
         s = np.linspace(0, 1, 64)
         # Heading = start angle + a couple of slow sine bends: an S or C pose.
         heading = rng.uniform(0, 2 * np.pi) + sum(
@@ -196,25 +197,27 @@ class _Newt:
 def _pattern(rng, newt, species, coverage):
     """Where the accent colour goes: [H,W] bool inside the newt.
 
-    Both species stop at the same accent coverage; only the layout differs:
-    akahara gets big blotches along the flanks, madara small round spots all over.
+    Both species get one to three patches of accent at random places along the
+    body and stop at the same accent coverage; the rest of the body is plain
+    dark skin that looks the same in both. Only the make-up of a patch differs:
+    one solid blotch (akahara) or a cluster of small spots (madara).
     """
     h, w = newt.mask.shape
     im = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(im)
-    ys, xs = np.nonzero(newt.mask)
-    total = len(xs)
     hw = newt.half_width
-    for _ in range(400):
+    centres = [newt.at(s) for s in rng.uniform(0.1, 0.8, rng.integers(1, 4))]
+    total = newt.mask.sum()
+    for i in range(400):
+        p, t, n, r = centres[i % len(centres)]
+        angle = np.arctan2(t[1], t[0])
         if species == 1:
-            p, t, n, r = newt.at(rng.uniform(0.1, 0.75))
-            c = p + n * r * rng.uniform(-0.9, 0.9)
-            draw.polygon(_blob(rng, *c, hw * rng.uniform(1.0, 2.5), hw * rng.uniform(0.4, 0.9),
-                               np.arctan2(t[1], t[0]), 0.5), fill=1)
+            c = p + n * r * rng.uniform(-0.6, 0.6) + t * hw * rng.uniform(-1, 1)
+            draw.polygon(_blob(rng, *c, hw * rng.uniform(0.8, 1.6), hw * rng.uniform(0.5, 0.9), angle, 0.5), fill=1)
         else:
-            i = rng.integers(total)
-            rad = max(0.8, hw * rng.uniform(0.15, 0.35))
-            draw.ellipse([xs[i] - rad, ys[i] - rad, xs[i] + rad, ys[i] + rad], fill=1)
+            c = p + n * r * rng.uniform(-1, 1) + t * hw * rng.normal(0, 1.5)
+            rad = max(0.8, hw * rng.uniform(0.2, 0.35))
+            draw.ellipse([c[0] - rad, c[1] - rad, c[0] + rad, c[1] + rad], fill=1)
         acc = np.asarray(im, bool) & newt.mask
         if acc.sum() >= coverage * total:
             break
@@ -232,7 +235,7 @@ def _paint(rng, img, newt, species):
     shade = np.asarray(m.filter(ImageFilter.GaussianBlur(max(1, newt.half_width * 0.5))), np.float32) / 255
     h, w = newt.mask.shape
     shade = (0.65 + 0.5 * shade) * (0.9 + 0.2 * _noise(rng, h, w, 2))
-    acc = _pattern(rng, newt, species, rng.uniform(0.15, 0.35))
+    acc = _pattern(rng, newt, species, rng.uniform(0.1, 0.25))
     skin = np.where(acc[..., None], _accent_colour(rng), _body_colour(rng)) * shade[..., None]
     img[newt.mask] = skin[newt.mask]
     p, t, n, r = newt.at(0.06)

@@ -81,8 +81,10 @@ def check_compatible(expected: dict, got: dict, source, step: str | None = None,
     if meta.get("step") and step and meta["step"] != step:
         lines.append(f"it was saved by step {meta['step']} ({meta.get('framework', '?')}), "
                      f"this is step {step}")
-    def show(names):
-        return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    def show(names):   # by layer: "dec.0.conv" rather than its weight and bias
+        layers = list(dict.fromkeys(n.rsplit(".", 1)[0] for n in names))
+        more = f" and {len(layers) - 8} more layers" if len(layers) > 8 else ""
+        return f"{', '.join(layers[:8])}{more} ({len(names)} tensors)"
     if wrong:
         lines.append("wrong shapes: " + ", ".join(f"{k} {have[k]} (expected {exp[k]})" for k in wrong[:6])
                      + (f" and {len(wrong) - 6} more" if len(wrong) > 6 else ""))
