@@ -1,0 +1,60 @@
+"""compare.py on a tiny schedule: runs, a failing run, reuse, the report."""
+import re
+import sys
+
+import pytest
+
+from conftest import REPO, require
+
+sys.path.append(str(REPO))
+import compare  # noqa: E402
+
+pytestmark = pytest.mark.xdist_group("pytorch")
+
+
+def test_tiny_comparison_with_a_failing_and_a_reused_run(tmp_path, monkeypatch):
+    require("pytorch")
+    real = compare.command
+
+    def command(label, step, args, out):   # "tensorflow" stands for a run that crashes
+        if label == "tensorflow":
+            return [sys.executable, "-c", "import sys; print('error: boom (simulated)'); sys.exit(2)"]
+        return real(label, step, args, out)
+    monkeypatch.setattr(compare, "command", command)
+    monkeypatch.setattr(compare, "installed", lambda *a: True)
+    argv = ["--dry-run", "--steps", "01,02", "--frameworks", "pytorch,tensorflow",
+            "--out", str(tmp_path)]
+
+    first = compare.main(argv)
+    assert first["02_multiclass", "pytorch"]["status"] == "ran"
+    assert first["02_multiclass", "tensorflow"]["status"] == "failed"
+    assert "boom" in first["02_multiclass", "tensorflow"]["error"]
+
+    md = (tmp_path / "report.md").read_text()
+    assert re.search(r"\| 02_multiclass \| pytorch \| \d\.\d{4} \|", md)
+    assert "| 02_multiclass | tensorflow | failed: error: boom" in md
+    assert "## Failed runs" in md
+    for step in ("01_binarization", "02_multiclass"):
+        assert (tmp_path / f"{step}_predictions.png").stat().st_size > 1000
+        assert (tmp_path / f"{step}_loss.png").stat().st_size > 1000
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 4
+    assert not re.search(r"(src|href)=[\"']?https?:", page), "report.html must work offline"
+
+    log = tmp_path / "logs" / "pytorch-02_multiclass.log"
+    stamp = log.stat().st_mtime_ns
+    second = compare.main(argv)
+    assert second["02_multiclass", "pytorch"]["status"] == "reused"
+    assert log.stat().st_mtime_ns == stamp
+    assert second["02_multiclass", "tensorflow"]["status"] == "failed"   # failures are retried
+    third = compare.main(argv + ["--force"])
+    assert third["02_multiclass", "pytorch"]["status"] == "ran"
+
+
+def test_unknown_step_or_framework_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        compare.main(["--steps", "07_nothing"])
+    assert e.value.code == 2 and "unknown step" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        compare.main(["--frameworks", "jax"])
+    assert "choose from pytorch" in capsys.readouterr().err
