@@ -147,7 +147,7 @@ class _Newt:
     def __init__(self, rng, w, h):
         short = min(w, h)
         self.length = rng.uniform(0.4, 0.9) * short
-        self.half_width = self.length * rng.uniform(0.065, 0.085)
+        self.half_width = self.length * rng.uniform(0.08, 0.1)
         s = np.linspace(0, 1, 64)
         # Heading = start angle + a couple of slow sine bends: an S or C pose.
         heading = rng.uniform(0, 2 * np.pi) + sum(
@@ -194,55 +194,88 @@ class _Newt:
         return np.asarray(im, bool)
 
 
-def _pattern(rng, newt, species, coverage):
-    """Where the accent colour goes: [H,W] bool inside the newt.
+def _marks(rng, region, kind, unit, coverage, centres):
+    """Where the accent colour goes: [H,W] bool inside region.
 
-    Both species get one to three patches of accent at random places along the
-    body and stop at the same accent coverage; the rest of the body is plain
-    dark skin that looks the same in both. Only the make-up of a patch differs:
-    one solid blotch (akahara) or a cluster of small spots (madara).
+    Marks gather around a few centres (x, y, angle) until they cover the given
+    fraction of the region; the rest stays plain dark skin. Only the make-up of
+    the marks differs: kind 1 (akahara) draws solid blotches stretched along
+    `angle`, kind 2 (madara) small round spots, `unit` (half the body width) sets
+    their size.
     """
-    h, w = newt.mask.shape
+    h, w = region.shape
     im = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(im)
-    hw = newt.half_width
-    centres = [newt.at(s) for s in rng.uniform(0.1, 0.8, rng.integers(1, 4))]
-    total = newt.mask.sum()
+    total = region.sum()
     for i in range(400):
-        p, t, n, r = centres[i % len(centres)]
-        angle = np.arctan2(t[1], t[0])
-        if species == 1:
-            c = p + n * r * rng.uniform(-0.6, 0.6) + t * hw * rng.uniform(-1, 1)
-            draw.polygon(_blob(rng, *c, hw * rng.uniform(0.8, 1.6), hw * rng.uniform(0.5, 0.9), angle, 0.5), fill=1)
+        x, y, angle = centres[i % len(centres)]
+        t, n = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
+        if kind == 1:
+            c = (x, y) + t * unit * rng.uniform(-1, 1) + n * unit * rng.uniform(-0.5, 0.5)
+            draw.polygon(_blob(rng, *c, unit * rng.uniform(0.8, 1.6), unit * rng.uniform(0.5, 0.9), angle, 0.5), fill=1)
         else:
-            c = p + n * r * rng.uniform(-1, 1) + t * hw * rng.normal(0, 1.5)
-            rad = max(0.8, hw * rng.uniform(0.2, 0.35))
+            c = (x, y) + t * unit * rng.normal(0, 1.5) + n * unit * rng.uniform(-1, 1)
+            rad = max(0.8, unit * rng.uniform(0.2, 0.35))
             draw.ellipse([c[0] - rad, c[1] - rad, c[0] + rad, c[1] + rad], fill=1)
-        acc = np.asarray(im, bool) & newt.mask
+        acc = np.asarray(im, bool) & region
         if acc.sum() >= coverage * total:
             break
     return acc
 
 
-def _paint(rng, img, newt, species):
-    """Draw one newt (shadow, shaded skin, accent pattern, eyes) onto img in place."""
-    m = Image.fromarray(newt.mask.astype(np.uint8) * 255)
-    dx, dy = rng.uniform(-0.4, 0.4, 2) * newt.half_width
+def _skin(rng, img, region, kind, unit, centres):
+    """Paint dark skin with accent marks over region of img (in place).
+
+    Works on the region's bounding box only, which keeps generation fast.
+    """
+    ys, xs = np.nonzero(region)
+    pad = int(2 * unit) + 2
+    y0, x0 = max(0, ys.min() - pad), max(0, xs.min() - pad)
+    y1, x1 = ys.max() + pad + 1, xs.max() + pad + 1
+    region, img = region[y0:y1, x0:x1], img[y0:y1, x0:x1]   # views: painting img paints the image
+    centres = [(x - x0, y - y0, a) for x, y, a in centres]
+    m = Image.fromarray(region.astype(np.uint8) * 255)
+    dx, dy = rng.uniform(-0.4, 0.4, 2) * unit
     shadow = np.asarray(m.transform(m.size, Image.AFFINE, (1, 0, -dx, 0, 1, -dy))
-                        .filter(ImageFilter.GaussianBlur(newt.half_width * 0.6)), np.float32) / 255
+                        .filter(ImageFilter.GaussianBlur(unit * 0.6)), np.float32) / 255
     img *= 1 - 0.5 * shadow[..., None]
-    # Rounded body: brighter along the spine, darker at the edges; fine skin grain.
-    shade = np.asarray(m.filter(ImageFilter.GaussianBlur(max(1, newt.half_width * 0.5))), np.float32) / 255
-    h, w = newt.mask.shape
+    # Rounded body: brighter along the middle, darker at the edges; fine skin grain.
+    shade = np.asarray(m.filter(ImageFilter.GaussianBlur(max(1, unit * 0.5))), np.float32) / 255
+    h, w = region.shape
     shade = (0.65 + 0.5 * shade) * (0.9 + 0.2 * _noise(rng, h, w, 2))
-    acc = _pattern(rng, newt, species, rng.uniform(0.1, 0.25))
+    acc = _marks(rng, region, kind, unit, rng.uniform(0.1, 0.25), centres)
     skin = np.where(acc[..., None], _accent_colour(rng), _body_colour(rng)) * shade[..., None]
-    img[newt.mask] = skin[newt.mask]
+    img[region] = skin[region]
+
+
+def _paint(rng, img, newt, species):
+    """Draw one newt (shadow, shaded skin, one to three patches of marks, eyes) onto img."""
+    centres = []
+    for s in rng.uniform(0.1, 0.8, rng.integers(1, 4)):
+        p, t, n, r = newt.at(s)
+        c = p + n * r * rng.uniform(-0.5, 0.5)
+        centres.append((c[0], c[1], np.arctan2(t[1], t[0])))
+    _skin(rng, img, newt.mask, species, newt.half_width, centres)
     p, t, n, r = newt.at(0.06)
     for side in (-1, 1):
         e = p + side * n * r * 0.7
         er = max(0.8, newt.half_width * 0.2)
         img[max(0, int(e[1] - er)):int(e[1] + er) + 1, max(0, int(e[0] - er)):int(e[0] + er) + 1] *= 0.3
+
+
+def _stones(rng, img):
+    """Distractors: roundish stones or bark with newt-like skin and marks, no newt shape."""
+    h, w, _ = img.shape
+    for _ in range(rng.integers(0, 3)):
+        unit = rng.uniform(0.03, 0.06) * min(w, h)
+        x, y = rng.uniform(0, w), rng.uniform(0, h)
+        im = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(im).polygon(_blob(rng, x, y, unit * rng.uniform(1.5, 3), unit * rng.uniform(1.2, 2),
+                                         rng.uniform(0, np.pi), 0.4), fill=1)
+        region = np.asarray(im, bool)
+        if region.any():
+            centres = [(x + rng.normal(0, unit), y + rng.normal(0, unit), rng.uniform(0, np.pi)) for _ in range(2)]
+            _skin(rng, img, region, rng.integers(1, 3), unit, centres)
 
 
 def _lighting(rng, img):
@@ -272,6 +305,7 @@ def render_sample(rng, width, height, species=None):
     species: the species (1 akahara, 2 madara) of the largest newt, random if None.
     """
     img = _background(rng, width, height)
+    _stones(rng, img)
     newts = [_Newt(rng, width, height)]
     if rng.random() < 0.4:
         # A second newt: the placement, of a few tries, that overlaps the first least.

@@ -51,6 +51,32 @@ class CBR(nn.Module):
         return self.bn(F.relu(self.conv(x)))
 
 
+class ConvBNReLU(nn.Module):
+    """Conv kxk (no bias) -> BatchNorm -> ReLU: the papers' order (CBR has ReLU before BN).
+
+    Used by SegNet (08) and DeepLabv3+ (09), which put BatchNorm before the
+    ReLU as their papers do (08_segnet.py explains why its unpooling needs
+    that order). The convolution has no bias: BatchNorm subtracts the batch
+    mean right after it, which would cancel any bias, and BatchNorm's beta
+    plays its role. Padding dilation * (k // 2) keeps the side; with stride 1
+    and odd k that "same" padding is symmetric in every framework.
+    groups=in_channels=out_channels makes it depthwise: weight [C, 1, k, k],
+    the neutral layout. Neutral names: <block>.conv.weight, <block>.bn.*.
+    Input [B, in, H, W] -> [B, out, H, W].
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 dilation: int = 1, groups: int = 1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size,
+                              padding=dilation * (kernel_size // 2), dilation=dilation,
+                              groups=groups, bias=False)
+        self.bn = batch_norm(out_channels)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)))
+
+
 # ----------------------------------------------------------------- losses
 def sigmoid_cross_entropy(logits, y, ignore_index=None):
     """Binary cross-entropy on logits [B,1,H,W] vs 0/1 targets [B,H,W], mean over labelled pixels."""

@@ -1,0 +1,49 @@
+"""Step 2: multiclass -- background, akahara or madara, for every pixel.
+
+The network of step 1 with three output channels instead of one: a logit per
+class per pixel. Softmax over the channel axis gives class probabilities and
+the loss is softmax cross-entropy, where every pixel is one sample: the
+logits [B, C, H, W] are read as [B*H*W, C] rows and the labels [B, H, W] as
+[B*H*W] class indices (seg_chainer.softmax_cross_entropy shows the reshape,
+with F.transpose and F.reshape before F.softmax_cross_entropy).
+The prediction is the argmax over channels, coloured with the class palette.
+
+    x [B, 3, 64, 64] -> trunk (CBR x 6) [B, 32, 64, 64] -> head (1x1) [B, 3, 64, 64]
+
+Telling the species apart needs their skin pattern, and a 13x13 window often
+sees too little of it: this network is the baseline the next steps beat.
+"""
+import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
+
+import chainer  # noqa: E402
+import chainer.links as L  # noqa: E402
+
+
+class MulticlassNet(chainer.Chain):
+    def __init__(self, num_classes: int, width: int = 32):
+        super().__init__()
+        with self.init_scope():
+            self.trunk = lab.Sequential(lab.CBR(3, width),
+                                        *[lab.CBR(width, width) for _ in range(5)])
+            self.head = L.Convolution2D(width, num_classes, ksize=1)
+
+    def forward(self, x):
+        return self.head(self.trunk(x))   # logits; softmax is inside the loss
+
+
+def build(num_outputs, args):
+    return MulticlassNet(num_outputs)
+
+
+def step(args):
+    return lab.Step(lab.step_name(__file__))
+
+
+@lab.exit_on_user_error
+def main(argv=None):
+    args = lab.parse_args(__file__, __doc__, argv)
+    return lab.run(args, step(args), lambda n: build(n, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+"""Chainer glue shared by the step scripts in chainer/.
+
+Everything here is framework plumbing that all steps share: the exercise's
+CBR block, BatchNorm settings, losses, conversion to and from the neutral
+weights (common/weights.py), and the Trainer that common/runner.py drives.
+The step files hold the networks and what each lesson teaches.
+Layout: NCHW, as in PyTorch.
+
+Chainer 7.8.1 (2022) is the last release; chainer_compat, imported below
+before chainer itself, lets it run on current NumPy. Step scripts import this
+module first for that reason.
+"""
+import sys
+from pathlib import Path
+
+# Append (never prepend) the repo root, for `common`: the folders tensorflow/,
+# keras/ and chainer/ there must not shadow the installed packages.
+_REPO = str(Path(__file__).resolve().parents[1])
+if _REPO not in sys.path:
+    sys.path.append(_REPO)
+
+import chainer_compat  # noqa: E402,F401  (before chainer: restores what NumPy 2 removed)
+
+import chainer  # noqa: E402
+import chainer.functions as F  # noqa: E402
+import chainer.links as L  # noqa: E402
+import numpy as np  # noqa: E402
+from chainer.backends import cuda  # noqa: E402
+
+from common import cli, runner  # noqa: E402
+from common.errors import UserError, exit_on_user_error  # noqa: E402,F401
+from common.runner import Step  # noqa: E402,F401
+
+FRAMEWORK = "chainer"
+LAYOUT = "NCHW"
+# Identical in all four frameworks (docs/framework-differences.md).
+BN_EPS = 1e-5              # Chainer's default is 2e-5
+BN_MOMENTUM = 0.1          # PyTorch convention: new = (1 - 0.1) * old + 0.1 * batch
+BN_DECAY = 1 - BN_MOMENTUM  # Chainer's convention: new = 0.9 * old + (1 - 0.9) * batch
+
+# Chainer checks the type and shape of every function's inputs on every call;
+# the network is fixed and tested, so we switch that off (pure Python overhead,
+# results are unchanged). Errors then surface as NumPy errors instead.
+chainer.config.type_check = False
+
+
+class Contiguous(chainer.FunctionNode):
+    """y = x, stored C-contiguous (NCHW in memory). The gradient passes through."""
+
+    def forward(self, inputs):
+        xp = chainer.backend.get_array_module(*inputs)
+        return xp.ascontiguousarray(inputs[0]),   # a copy only if x is not contiguous
+
+    def backward(self, indexes, grad_outputs):
+        return grad_outputs
+
+
+class BatchNormalization(L.BatchNormalization):
+    """L.BatchNormalization that first makes its input C-contiguous.
+
+    Chainer's CPU convolution returns a transposed view: [B, C, H, W] stored as
+    B, H, W, C in memory. NumPy then sums each channel's batch statistics
+    value after value in float32 instead of pairwise, and after a few layers
+    the logits drift ~1e-4 from PyTorch's (and from a float64 reference); on a
+    contiguous copy they agree to ~1e-5. The copy costs little next to a conv.
+    """
+
+    def forward(self, x, **kwargs):
+        x, = Contiguous().apply((x,))
+        return super().forward(x, **kwargs)
+
+
+def batch_norm(channels: int) -> L.BatchNormalization:
+    """BatchNorm over axes (B, H, W). Like PyTorch, Chainer normalises with the
+    biased batch variance and keeps the unbiased one in its running average (avg_var)."""
+    return BatchNormalization(channels, decay=BN_DECAY, eps=BN_EPS)
+
+
+class CBR(chainer.Chain):
+    """Conv kxk (pad k//2) -> ReLU -> BatchNorm: the exercise's block.
+
+    The exercise puts BatchNorm after the ReLU; most papers put it before.
+    We keep the exercise's order. Input [B, in, H, W] -> [B, out, H, W].
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3):
+        super().__init__()
+        with self.init_scope():   # links assigned here become children named conv, bn
+            self.conv = L.Convolution2D(in_channels, out_channels, kernel_size,
+                                        pad=kernel_size // 2)
+            self.bn = batch_norm(out_channels)
+
+    def forward(self, x):
+        return self.bn(F.relu(self.conv(x)))
+
+
+class Sequential(chainer.ChainList):
+    """Links called in order, named 0, 1, 2, ... like PyTorch's nn.Sequential.
+
+    chainer.Sequential does the same computation, but a Chainer 7 bug names
+    its third and later links in reverse order (0, n-1, ..., 2, 1; chainer/chainer
+    issue #6053, left unfixed to keep old weight files loadable), so its
+    weight names would not match PyTorch's. A ChainList numbers its links in
+    the order they are given.
+    """
+
+    def forward(self, x):
+        for link in self:
+            x = link(x)
+        return x
+
+
+# ----------------------------------------------------------------- losses
+def sigmoid_cross_entropy(logits, y, ignore_index=None):
+    """Binary cross-entropy on logits [B,1,H,W] vs 0/1 targets [B,H,W], mean over labelled pixels.
+
+    F.sigmoid_cross_entropy skips pixels labelled -1 (fixed, not configurable),
+    so ignore_index is mapped to -1; normalize=True divides by the labelled count.
+    """
+    z = logits[:, 0]
+    if ignore_index is not None:
+        xp = chainer.backend.get_array_module(y)
+        y = xp.where(y == ignore_index, -1, y).astype(np.int32)
+    return F.sigmoid_cross_entropy(z, y, normalize=True)
+
+
+def softmax_cross_entropy(logits, y, ignore_index=None):
+    """Softmax cross-entropy over pixels (the lesson of 02_multiclass).
+
+    Every pixel is one classification sample: logits [B,C,H,W] become
+    [B*H*W, C] and labels [B,H,W] become [B*H*W]; the loss is their mean over
+    labelled pixels. (F.softmax_cross_entropy also accepts [B,C,H,W] directly;
+    we reshape to show it.)
+    """
+    c = logits.shape[1]
+    flat = F.reshape(F.transpose(logits, (0, 2, 3, 1)), (-1, c))
+    return F.softmax_cross_entropy(flat, y.reshape(-1),
+                                   ignore_label=-1 if ignore_index is None else ignore_index)
+
+
+def make_loss(name: str, task: str, ignore_index=None):
+    """loss(logits, y) for --loss name and the step's task."""
+    if name != "ce":
+        raise UserError(f"--loss {name} is not available in {FRAMEWORK} yet; use --loss ce.")
+    fn = sigmoid_cross_entropy if task == "binary" else softmax_cross_entropy
+    return lambda logits, y: fn(logits, y, ignore_index)
+
+
+# ------------------------------------------------------- neutral weights
+# Chainer's names for the leaves -> the neutral (PyTorch) ones, in PyTorch's
+# order. Link paths already agree once the links are named like PyTorch's
+# modules: /trunk/0/conv/W -> trunk.0.conv.weight, /up_bn/avg_var -> up_bn.var.
+_LEAF = {"W": "weight", "b": "bias", "gamma": "gamma", "beta": "beta",
+         "avg_mean": "mean", "avg_var": "var"}
+
+
+def neutral_name(path: str) -> str:
+    """'/enc/0/1/conv/W' -> 'enc.0.1.conv.weight'."""
+    *links, leaf = path.strip("/").split("/")
+    return ".".join(links + [_LEAF[leaf]])
+
+
+def links_in_order(link, path=""):
+    """(dotted path, link) for link and all links inside it, in definition order.
+
+    Chainer's own namedlinks() sorts the names alphabetically; we keep the
+    order in which the links were assigned, as PyTorch's named_modules() does,
+    so that both list the weights in the same order.
+    """
+    yield path, link
+    children = list(link.children())
+    if isinstance(link, chainer.Chain):   # a Chain's attributes remember their order
+        order = list(vars(link))
+        children.sort(key=lambda child: order.index(child.name))
+    for child in children:
+        yield from links_in_order(child, f"{path}.{child.name}" if path else child.name)
+
+
+def neutral_arrays(model: chainer.Link) -> dict:
+    """Neutral name -> the model's array (parameters and BatchNorm running stats).
+
+    Chainer stores convs as OIHW and transposed convs (Deconvolution2D) as
+    [in, out, kH, kW] = IOHW: both already the neutral layouts. BatchNorm's
+    running statistics are not parameters but "persistent" values of the link.
+    """
+    out = {}
+    for path, link in links_in_order(model):
+        own = {name[1:]: p.array for name, p in link.namedparams() if name.count("/") == 1}
+        if isinstance(link, L.BatchNormalization):
+            own.update(avg_mean=link.avg_mean, avg_var=link.avg_var)
+        for leaf, neutral in _LEAF.items():
+            if leaf in own:
+                out[f"{path}.{neutral}" if path else neutral] = own[leaf]
+    return out
+
+
+def get_weights(model) -> dict:
+    return {k: np.array(chainer.backend.CpuDevice().send(a), np.float32)   # a copy
+            for k, a in neutral_arrays(model).items()}
+
+
+def set_weights(model, weights: dict):
+    for k, a in neutral_arrays(model).items():
+        a[...] = model.device.send(np.asarray(weights[k], np.float32))   # in place
+
+
+def select_device(name: str):
+    """--device auto|cpu|gpu|cuda[:N], or a Chainer device spec (@numpy, @cupy:N).
+
+    Chainer runs on NumPy (CPU) or CuPy (NVIDIA GPU); auto takes the GPU when
+    CuPy is installed and sees one.
+    """
+    if name == "auto":
+        name = "gpu" if cuda.available else "cpu"
+    spec = {"cpu": "@numpy", "gpu": "@cupy:0", "cuda": "@cupy:0"}.get(name, name)
+    if spec.startswith("cuda:"):
+        spec = "@cupy:" + spec[len("cuda:"):]
+    if spec.startswith("@cupy") and not cuda.available:
+        raise UserError(f"--device {name}: Chainer needs CuPy and a CUDA GPU for that, and "
+                        "CuPy is not installed or sees no GPU; use --device cpu.")
+    try:
+        return chainer.get_device(spec)
+    except (ValueError, TypeError):
+        raise UserError(f"--device {name}: not a device name; use auto, cpu, gpu or cuda:N.") from None
+
+
+class Trainer:
+    """What common/runner.py drives: one SGD step, evaluation, weights in/out."""
+    framework = FRAMEWORK
+    layout = LAYOUT
+
+    def __init__(self, model: chainer.Chain, task: str, loss: str = "ce", lr: float = 0.01,
+                 momentum: float = 0.9, device: str = "cpu", ignore_index=None):
+        self.device = select_device(device)
+        self.device_name = "cpu" if self.device.xp is np else f"cuda:{self.device.device.id}"
+        self.model = model
+        self.model.to_device(self.device)
+        self.loss_fn = make_loss(loss, task, ignore_index)
+        self.lr = lr
+        # Chainer's MomentumSGD keeps v = mu*v - lr*g; p += v. PyTorch keeps
+        # v = mu*v + g; p -= lr*v. Same steps, with v_chainer = -lr * v_torch.
+        self.opt = chainer.optimizers.MomentumSGD(lr=lr, momentum=momentum)
+        self.opt.setup(self.model)
+        # neutral name of each trainable parameter, for gradients and optimizer state
+        self.params = [(neutral_name(path), p) for path, p in self.model.namedparams()]
+
+    def _loss(self, x, y):
+        return self.loss_fn(self.model(self.device.send(x)), self.device.send(y))
+
+    def train_step(self, x, y) -> float:
+        with chainer.using_config("train", True):   # BatchNorm: batch statistics
+            loss = self._loss(x, y)
+        self.model.cleargrads()
+        loss.backward()
+        self.opt.update()
+        return float(loss.array)
+
+    def eval_batch(self, x, y):
+        # train=False: BatchNorm uses its running statistics; no_backprop_mode:
+        # no graph is recorded (PyTorch's torch.no_grad()).
+        with chainer.using_config("train", False), chainer.no_backprop_mode():
+            logits = self.model(self.device.send(x))
+            loss = self.loss_fn(logits, self.device.send(y))
+        return chainer.backend.CpuDevice().send(logits.array), float(loss.array)
+
+    def forward(self, x, training: bool):
+        """Logits (numpy, NCHW). training=True: batch statistics (running ones get updated)."""
+        with chainer.using_config("train", training), chainer.no_backprop_mode():
+            return chainer.backend.CpuDevice().send(self.model(self.device.send(x)).array)
+
+    def loss_and_gradients(self, x, y):
+        """Loss and d loss / d parameter (neutral names), training mode, no update."""
+        with chainer.using_config("train", True):
+            loss = self._loss(x, y)
+        self.model.cleargrads()
+        loss.backward()
+        grads = {name: np.array(chainer.backend.CpuDevice().send(p.grad)) for name, p in self.params}
+        self.model.cleargrads()
+        return float(loss.array), grads
+
+    def get_weights(self):
+        return get_weights(self.model)
+
+    def set_weights(self, weights):
+        set_weights(self.model, weights)
+
+    def get_optimizer_state(self):
+        """Momentum buffer per parameter in PyTorch's form (v_torch = -v_chainer / lr)."""
+        out = {}
+        for name, p in self.params:
+            state = p.update_rule.state   # None until the first update
+            out[name] = (-chainer.backend.CpuDevice().send(state["v"]) / self.lr
+                         if state is not None else np.zeros(p.shape, np.float32))
+        return out
+
+    def set_optimizer_state(self, state):
+        for name, p in self.params:
+            rule = p.update_rule
+            if rule.state is None:
+                # Chainer creates v lazily in the first update(); create it now
+                # (the same call update() makes) so it can be filled in.
+                rule._init_states(p)
+            rule.state["v"][...] = self.device.send(-self.lr * np.asarray(state[name], np.float32))
+
+    def num_params(self):
+        return sum(p.size for p in self.model.params())
+
+
+# ------------------------------------------------------------ step driver
+def step_name(file) -> str:
+    return Path(file).stem
+
+
+def parse_args(file, doc, argv=None, add_arguments=None):
+    return cli.parse_args(step_name(file), FRAMEWORK, argv, doc, add_arguments)
+
+
+def trainer_factory(args, step: Step, build):
+    """make_trainer(num_outputs, ignore_index) for common.runner.run."""
+    def make_trainer(num_outputs, ignore_index=None):
+        return Trainer(build(num_outputs), step.task, args.loss, args.lr, args.momentum,
+                       args.device, ignore_index)
+    return make_trainer
+
+
+def run(args, step: Step, build) -> dict:
+    """Train and evaluate: build(num_outputs) -> chainer.Chain."""
+    # Chainer's own initializers draw from NumPy's global generator; the runner
+    # then overwrites every weight with the suite's seeded ones.
+    np.random.seed(args.seed)
+    return runner.run(args, step, trainer_factory(args, step, build), FRAMEWORK)

@@ -1,0 +1,50 @@
+"""Step 4: learn the upsampling with a transposed convolution.
+
+Step 3 copied each pixel into a 2x2 patch. A transposed convolution with
+kernel 2 and stride 2 also turns every input pixel into a 2x2 patch, but the
+patch is a learned 2x2 kernel per (input, output) channel pair, weighted by
+the pixel's values: the network learns how to upsample. Followed, as in the
+exercise, by ReLU and BatchNorm.
+
+    x [B, 64, 64, 3] -> enc (CBR x 2) -> maxpool 2 [B, 32, 32, 32] -> mid (CBR x 2)
+      -> up: transposed conv 2x2 stride 2 [B, 64, 64, 32] -> ReLU -> up_bn
+      -> dec (CBR x 2) [B, 64, 64, 32] -> head (1x1) [B, 64, 64, 3]
+
+Keras stores the Conv2DTranspose kernel as [kH, kW, out, in]; the neutral
+weights files use PyTorch's [in, out, kH, kW] (seg_keras converts;
+docs/framework-differences.md).
+"""
+import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
+
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+
+def TransposedConvNet(num_classes: int, width: int = 32) -> keras.Model:
+    x = inputs = keras.Input(shape=(None, None, 3), name="image")
+    x = lab.cbr(lab.cbr(x, width, "enc-0"), width, "enc-1")
+    x = layers.MaxPooling2D(2, name="pool")(x)
+    x = lab.cbr(lab.cbr(x, width, "mid-0"), width, "mid-1")
+    x = layers.Conv2DTranspose(width, 2, strides=2, activation="relu", name="up")(x)   # the lesson
+    x = lab.batch_norm("up_bn")(x)
+    x = lab.cbr(lab.cbr(x, width, "dec-0"), width, "dec-1")
+    logits = layers.Conv2D(num_classes, 1, name="head")(x)
+    return keras.Model(inputs, logits, name="transposed_conv")
+
+
+def build(num_outputs, args):
+    return TransposedConvNet(num_outputs)
+
+
+def step(args):
+    return lab.Step(lab.step_name(__file__), size_multiple=2)
+
+
+@lab.exit_on_user_error
+def main(argv=None):
+    args = lab.parse_args(__file__, __doc__, argv)
+    return lab.run(args, step(args), lambda n: build(n, args))
+
+
+if __name__ == "__main__":
+    main()

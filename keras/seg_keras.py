@@ -1,0 +1,381 @@
+"""Keras 3 glue shared by the step scripts in keras/.
+
+Everything here is framework plumbing that all steps share: the backend
+choice, the exercise's CBR block, BatchNorm settings, losses, conversion to
+and from the neutral weights (common/weights.py), and the Trainer that
+common/runner.py drives. The step files hold the networks and what each
+lesson teaches. Layout: NHWC (channels last), Keras' default.
+
+Keras 3 runs on several backends; this suite supports two:
+
+    python keras/06_unet.py                      # KERAS_BACKEND, else tensorflow
+    python keras/06_unet.py --backend torch      # outputs go to runs/keras-torch/
+
+A backend is chosen once per process, when Keras is imported, so this module
+reads --backend from the command line *before* `import keras`. The step files
+therefore import seg_keras before keras. All maths below uses keras.ops, which
+runs on either backend; only Trainer.loss_and_gradients (for the parity tests)
+needs a few backend-specific lines.
+"""
+import os
+import re
+import sys
+from pathlib import Path
+
+BACKENDS = ("tensorflow", "torch")
+
+
+def _backend_in_argv(argv):
+    """The value of --backend in argv (`--backend torch` or `--backend=torch`), else None."""
+    for i, arg in enumerate(argv):
+        if arg == "--backend" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--backend="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+if _backend_in_argv(sys.argv[1:]) in BACKENDS:
+    os.environ["KERAS_BACKEND"] = _backend_in_argv(sys.argv[1:])
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # hide TensorFlow's start-up log lines
+
+# Append (never prepend) the repo root, for `common`: the folders tensorflow/,
+# keras/ and chainer/ there must not shadow the installed packages.
+_REPO = str(Path(__file__).resolve().parents[1])
+if _REPO not in sys.path:
+    sys.path.append(_REPO)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import layers, ops  # noqa: E402
+
+from common import cli, runner  # noqa: E402
+from common.errors import UserError, exit_on_user_error  # noqa: E402,F401
+from common.runner import Step  # noqa: E402,F401
+
+FRAMEWORK = "keras"
+LAYOUT = "NHWC"
+BACKEND = keras.backend.backend()          # "tensorflow" or "torch"
+LABEL = "keras" if BACKEND == "tensorflow" else f"keras-{BACKEND}"   # reports, runs/<LABEL>/
+# Identical in all four frameworks (docs/framework-differences.md).
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.9          # Keras convention: new = 0.9 * old + 0.1 * batch (= PyTorch's 0.1)
+
+
+class BatchNorm(layers.BatchNormalization):
+    """keras.layers.BatchNormalization with PyTorch's running variance.
+
+    In training mode both frameworks normalise with the batch variance
+    sum((x - mean)^2) / n over the n = B*H*W values of a channel. Keras also
+    averages that *biased* variance into moving_variance; PyTorch and Chainer
+    average the unbiased one, sum(...) / (n - 1). Only the running statistics
+    (used in inference mode) differ, so we redo Keras' training branch with
+    the n / (n - 1) factor; inference mode is Keras' own code.
+    Input and output [B, H, W, C]; statistics per channel, over B, H and W.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable):
+            return super().call(inputs, training=False)              # running statistics
+        mean = ops.mean(inputs, axis=(0, 1, 2))                       # [C]
+        var = ops.mean(ops.square(inputs - mean), axis=(0, 1, 2))     # [C], biased: / n
+        n = ops.cast(ops.size(inputs) // ops.shape(inputs)[-1], var.dtype)
+        m = self.momentum
+        self.moving_mean.assign(m * self.moving_mean + (1 - m) * mean)
+        self.moving_variance.assign(m * self.moving_variance + (1 - m) * var * n / (n - 1))
+        return ops.batch_normalization(inputs, mean, var, axis=-1, offset=self.beta,
+                                       scale=self.gamma, epsilon=self.epsilon)
+
+
+def batch_norm(name: str) -> BatchNorm:
+    return BatchNorm(epsilon=BN_EPS, momentum=BN_MOMENTUM, name=name)
+
+
+def cbr(x, filters: int, name: str, kernel_size: int = 3):
+    """Conv kxk ("same" padding) -> ReLU -> BatchNorm: the exercise's block.
+
+    The exercise puts BatchNorm after the ReLU; most papers put it before.
+    We keep the exercise's order. Conv2D(activation="relu") is the conv and
+    the ReLU in one Keras layer. The layers are named <name>-conv and
+    <name>-bn (see LAYER_SEP). x [B, H, W, in] -> [B, H, W, filters].
+    """
+    x = layers.Conv2D(filters, kernel_size, padding="same", activation="relu", name=f"{name}-conv")(x)
+    return batch_norm(f"{name}-bn")(x)
+
+
+# ----------------------------------------------------------------- losses
+# Keras calls a loss as loss(y_true, y_pred); the runner's labels arrive as
+# [B, H, W] (Keras may add a trailing axis and cast them to float32; we
+# flatten and cast back, so neither matters).
+def _masked_mean(per_pixel, labels, ignore_index):
+    """Mean of per_pixel [N] over the pixels whose label is not ignore_index."""
+    if ignore_index is None:
+        return ops.mean(per_pixel)
+    keep = ops.cast(ops.not_equal(labels, ignore_index), per_pixel.dtype)
+    return ops.sum(per_pixel * keep) / ops.maximum(ops.sum(keep), 1.0)
+
+
+def sigmoid_cross_entropy(y, logits, ignore_index=None):
+    """Binary cross-entropy on logits [B,H,W,1] vs 0/1 targets [B,H,W], mean over labelled pixels.
+
+    With p = sigmoid(z): -t*log(p) - (1-t)*log(1-p) = softplus(z) - t*z,
+    which never takes the log of 0.
+    """
+    z = ops.reshape(logits, (-1,))
+    t = ops.cast(ops.reshape(y, (-1,)), z.dtype)
+    return _masked_mean(ops.softplus(z) - t * z, t, ignore_index)
+
+
+def softmax_cross_entropy(y, logits, ignore_index=None):
+    """Softmax cross-entropy over pixels (the lesson of 02_multiclass).
+
+    Every pixel is one classification sample: logits [B,H,W,C] become
+    [B*H*W, C] and labels [B,H,W] become [B*H*W]; the loss is the mean of
+    -log softmax(row)[label]. In NHWC the class axis is already last, so a
+    reshape is enough (PyTorch's NCHW needs a permute first).
+    """
+    c = logits.shape[-1]
+    flat = ops.reshape(logits, (-1, c))                       # [B*H*W, C]
+    labels = ops.cast(ops.reshape(y, (-1,)), "int32")         # [B*H*W]
+    safe = labels if ignore_index is None else ops.where(ops.equal(labels, ignore_index), 0, labels)
+    log_p = ops.log_softmax(flat, axis=-1)
+    nll = -ops.take_along_axis(log_p, safe[:, None], axis=-1)[:, 0]   # [B*H*W]
+    return _masked_mean(nll, labels, ignore_index)
+
+
+def make_loss(name: str, task: str, ignore_index=None):
+    """loss(y_true, logits) for --loss name and the step's task, as model.compile takes it."""
+    if name != "ce":
+        raise UserError(f"--loss {name} is not available in {FRAMEWORK} yet; use --loss ce.")
+    fn = sigmoid_cross_entropy if task == "binary" else softmax_cross_entropy
+
+    def loss(y_true, logits):
+        return fn(y_true, logits, ignore_index)
+    loss.__name__ = fn.__name__
+    return loss
+
+
+# ------------------------------------------------------- neutral weights
+# Layer names are the neutral paths with "-" for ".": layer "trunk-0-conv"
+# holds trunk.0.conv.weight and .bias. (Keras itself accepts dots, but its
+# torch backend registers every variable as a torch parameter under the
+# layer's name, and PyTorch forbids dots there.)
+LAYER_SEP = "-"
+
+# Keras kernels put the spatial axes first. Conv2D: [kH, kW, in, out] (HWIO)
+# -> neutral OIHW. Conv2DTranspose: [kH, kW, out, in] -> neutral IOHW. Both
+# are the same transpose, (3, 2, 0, 1); (2, 3, 1, 0) undoes it.
+TO_NEUTRAL, FROM_NEUTRAL = (3, 2, 0, 1), (2, 3, 1, 0)
+
+
+def neutral_variables(model: keras.Model) -> dict:
+    """Neutral name -> (Keras variable, is_kernel), parameters and BatchNorm running stats.
+
+    A neutral name is the layer's name, "-" read as ".", plus the leaf.
+    """
+    out = {}
+    for layer in model.layers:
+        path = layer.name.replace(LAYER_SEP, ".")
+        if isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)):
+            out[f"{path}.weight"] = (layer.kernel, True)
+            if layer.use_bias:
+                out[f"{path}.bias"] = (layer.bias, False)
+        elif isinstance(layer, layers.BatchNormalization):
+            for leaf, var in (("gamma", layer.gamma), ("beta", layer.beta),
+                              ("mean", layer.moving_mean), ("var", layer.moving_variance)):
+                out[f"{path}.{leaf}"] = (var, False)
+    return out
+
+
+def to_neutral(a, is_kernel: bool) -> np.ndarray:
+    a = np.asarray(ops.convert_to_numpy(a), np.float32)
+    return np.ascontiguousarray(a.transpose(TO_NEUTRAL) if is_kernel else a)
+
+
+def from_neutral(a, is_kernel: bool) -> np.ndarray:
+    a = np.asarray(a, np.float32)
+    return np.ascontiguousarray(a.transpose(FROM_NEUTRAL) if is_kernel else a)
+
+
+def get_weights(model) -> dict:
+    return {k: to_neutral(v, kernel) for k, (v, kernel) in neutral_variables(model).items()}
+
+
+def set_weights(model, weights: dict):
+    for k, (v, kernel) in neutral_variables(model).items():
+        v.assign(from_neutral(weights[k], kernel))
+
+
+def _gpu_count() -> int:
+    if BACKEND == "torch":
+        import torch
+        return torch.cuda.device_count()
+    import tensorflow as tf
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+def select_device(name: str) -> str:
+    """--device auto|cpu|gpu[:N]|cuda[:N] -> a keras.device() name, "cpu" or "gpu:N".
+
+    Plain "cpu", not "cpu:0": on the torch backend Keras moves each new
+    parameter .to() that device, and torch treats "cpu:0" as another device
+    than "cpu", copying the parameter into a non-leaf tensor that never gets
+    a gradient.
+    """
+    name = name.lower()
+    if name == "auto":
+        return "gpu:0" if _gpu_count() else "cpu"
+    if name == "cpu":
+        return "cpu"
+    match = re.fullmatch(r"(?:gpu|cuda)(?::(\d+))?", name)
+    if not match:
+        raise UserError(f"--device {name}: not a device name; use auto, cpu, gpu or gpu:N.")
+    index, count = int(match.group(1) or 0), _gpu_count()
+    if index >= count:
+        raise UserError(f"--device {name}: Keras ({BACKEND} backend) sees {count} GPU(s) here; "
+                        "use --device cpu" + (f" or gpu:0..{count - 1}." if count else "."))
+    return f"gpu:{index}"
+
+
+def to_nchw(logits) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(ops.convert_to_numpy(logits), np.float32).transpose(0, 3, 1, 2))
+
+
+class Trainer:
+    """What common/runner.py drives: one SGD step, evaluation, weights in/out."""
+    framework = FRAMEWORK
+    layout = LAYOUT
+
+    def __init__(self, model: keras.Model, task: str, loss: str = "ce", lr: float = 0.01,
+                 momentum: float = 0.9, device: str = "cpu", ignore_index=None):
+        self.model = model
+        self.device = device                       # a keras.device() name; see trainer_factory
+        self.device_name = f"{device} ({BACKEND})"
+        self.lr = lr
+        self.loss_fn = make_loss(loss, task, ignore_index)
+        self.optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
+        # Built now rather than at the first step, so that --resume can fill
+        # its momentum buffers before training starts.
+        with keras.device(device):
+            self.optimizer.build(model.trainable_variables)
+        model.compile(optimizer=self.optimizer, loss=self.loss_fn)
+        self.tensors = neutral_variables(model)
+        # neutral name of each trainable variable, in the optimizer's order
+        by_id = {id(v): k for k, (v, _) in self.tensors.items()}
+        self.param_names = [by_id[id(v)] for v in model.trainable_variables]
+
+    def train_step(self, x, y) -> float:
+        # model.fit would run the whole loop itself; the shared runner owns the
+        # loop (checkpoints, --resume, the per-iteration loss curve), so Keras
+        # gets one batch at a time. Keras 3's train_on_batch resets the metrics
+        # on each call, so it returns this batch's loss, not a running mean.
+        with keras.device(self.device):
+            return float(self.model.train_on_batch(x, y))
+
+    def eval_batch(self, x, y):
+        """Logits [B,H,W,C] -> numpy NCHW, and the loss; BatchNorm uses its running statistics."""
+        with keras.device(self.device):
+            logits = self.model.predict_on_batch(x)          # inference mode, no gradients
+            loss = self.loss_fn(ops.convert_to_tensor(y), ops.convert_to_tensor(logits))
+        return to_nchw(logits), float(ops.convert_to_numpy(loss))
+
+    def forward(self, x, training: bool):
+        """Logits (numpy, NCHW). training=True: batch statistics (running ones get updated)."""
+        with keras.device(self.device):
+            return to_nchw(self.model(ops.convert_to_tensor(x), training=training))
+
+    def loss_and_gradients(self, x, y):
+        """Loss and d loss / d parameter (neutral names and layouts), training mode, no update.
+
+        train_on_batch computes the gradients and applies them in one go, and
+        Keras 3 has no backend-neutral "just the gradients" call, so this is
+        the one backend-specific function: TensorFlow records the forward pass
+        on a GradientTape, PyTorch's autograd fills each parameter's .grad.
+        """
+        variables = self.model.trainable_variables
+        with keras.device(self.device):
+            x, y = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
+            if BACKEND == "tensorflow":
+                import tensorflow as tf
+                with tf.GradientTape() as tape:
+                    loss = self.loss_fn(y, self.model(x, training=True))
+                grads = tape.gradient(loss, variables)
+            else:
+                loss = self.loss_fn(y, self.model(x, training=True))
+                for v in variables:
+                    v.value.grad = None                  # v.value is the torch.nn.Parameter
+                loss.backward()
+                grads = [v.value.grad for v in variables]
+                for v in variables:
+                    v.value.grad = None
+        out = {name: to_neutral(g, self.tensors[name][1]) for name, g in zip(self.param_names, grads)}
+        return float(ops.convert_to_numpy(loss)), out
+
+    def get_weights(self):
+        return get_weights(self.model)
+
+    def set_weights(self, weights):
+        set_weights(self.model, weights)
+
+    def get_optimizer_state(self):
+        """PyTorch's momentum buffer v per parameter (neutral layout).
+
+        Keras keeps a velocity u = mu*u - lr*g and adds it (p += u); PyTorch
+        keeps v = mu*v + g and subtracts lr*v. The same step when u = -lr*v.
+        """
+        out = {}
+        for i, name in enumerate(self.param_names):
+            var, kernel = self.tensors[name]
+            u = (ops.convert_to_numpy(self.optimizer.momentums[i]) if self.optimizer.momentums
+                 else np.zeros(var.shape, np.float32))   # --momentum 0: Keras keeps no buffers
+            out[name] = to_neutral(-u / self.lr, kernel)
+        return out
+
+    def set_optimizer_state(self, state):
+        for i, name in enumerate(self.param_names[:len(self.optimizer.momentums)]):
+            self.optimizer.momentums[i].assign(-self.lr * from_neutral(state[name], self.tensors[name][1]))
+
+    def num_params(self):
+        return sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
+
+
+# ------------------------------------------------------------ step driver
+def step_name(file) -> str:
+    return Path(file).stem
+
+
+def _add_backend(parser):
+    parser.add_argument("--backend", choices=BACKENDS, default=BACKEND,
+                        help="Keras backend, read before Keras is imported; outputs of the torch "
+                             "backend go to runs/keras-torch/ (default: $KERAS_BACKEND, else "
+                             "tensorflow)")
+
+
+def parse_args(file, doc, argv=None, add_arguments=None):
+    def add(parser):
+        _add_backend(parser)
+        if add_arguments:
+            add_arguments(parser)
+    args = cli.parse_args(step_name(file), FRAMEWORK, argv, doc, add, out_label=LABEL)
+    if args.backend != BACKEND:
+        # Only when argv is passed to main() directly: the command line is read at import.
+        raise UserError(f"--backend {args.backend}: Keras already runs on the {BACKEND} backend in "
+                        "this process (the backend is fixed when Keras is imported). Give --backend "
+                        f"on the command line, or set KERAS_BACKEND={args.backend} before starting Python.")
+    return args
+
+
+def trainer_factory(args, step: Step, build):
+    """make_trainer(num_outputs, ignore_index) for common.runner.run."""
+    def make_trainer(num_outputs, ignore_index=None):
+        device = select_device(args.device)
+        with keras.device(device):               # variables are created where they will live
+            model = build(num_outputs)
+        return Trainer(model, step.task, args.loss, args.lr, args.momentum, device, ignore_index)
+    return make_trainer
+
+
+def run(args, step: Step, build) -> dict:
+    """Train and evaluate: build(num_outputs) -> keras.Model."""
+    keras.utils.set_random_seed(args.seed)   # nothing here draws from it; set for user additions
+    return runner.run(args, step, trainer_factory(args, step, build), FRAMEWORK, label=LABEL)

@@ -1,0 +1,53 @@
+"""Step 4: learn the upsampling with a transposed convolution.
+
+Step 3 copied each pixel into a 2x2 patch. A transposed convolution with
+kernel 2 and stride 2 also turns every input pixel into a 2x2 patch, but the
+patch is a learned 2x2 kernel per (input, output) channel pair, weighted by
+the pixel's values: the network learns how to upsample. Followed, as in the
+exercise, by ReLU and BatchNorm.
+
+    x [B, 64, 64, 3] -> enc (CBR x 2) -> maxpool 2 [B, 32, 32, 32] -> mid (CBR x 2)
+      -> up: transposed conv 2x2 stride 2 [B, 64, 64, 32] -> ReLU -> up_bn
+      -> dec (CBR x 2) [B, 64, 64, 32] -> head (1x1) [B, 64, 64, 3]
+
+tf.nn.conv2d_transpose takes its filter as [kH, kW, out, in]; the neutral
+weights files use PyTorch's [in, out, kH, kW], and seg_tf converts between
+them (docs/framework-differences.md).
+"""
+import tensorflow as tf
+
+import seg_tf as lab
+
+
+class TransposedConvNet(lab.Module):
+    def __init__(self, num_classes: int, width: int = 32):
+        super().__init__()
+        self.enc = lab.Sequential(lab.CBR(3, width), lab.CBR(width, width))
+        self.mid = lab.Sequential(lab.CBR(width, width), lab.CBR(width, width))
+        self.up = lab.ConvTranspose2D(width, width, kernel_size=2, stride=2)   # the lesson
+        self.up_bn = lab.batch_norm(width)
+        self.dec = lab.Sequential(lab.CBR(width, width), lab.CBR(width, width))
+        self.head = lab.Conv2D(width, num_classes, kernel_size=1)
+
+    def __call__(self, x, training=False):
+        x = self.mid(tf.nn.max_pool2d(self.enc(x, training), 2, 2, "VALID"), training)
+        x = self.up_bn(tf.nn.relu(self.up(x)), training)
+        return self.head(self.dec(x, training))
+
+
+def build(num_outputs, args):
+    return TransposedConvNet(num_outputs)
+
+
+def step(args):
+    return lab.Step(lab.step_name(__file__), size_multiple=2)
+
+
+@lab.exit_on_user_error
+def main(argv=None):
+    args = lab.parse_args(__file__, __doc__, argv)
+    return lab.run(args, step(args), lambda n: build(n, args))
+
+
+if __name__ == "__main__":
+    main()

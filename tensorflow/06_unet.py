@@ -1,0 +1,78 @@
+"""Step 6: UNet (Ronneberger, Fischer and Brox, 2015).
+
+Steps 3-5 repeated: an encoder of `depth` levels, each a double convolution
+followed by 2x2 max pooling (channels double as the resolution halves), a
+bottleneck, and a decoder that at every level upsamples with a 2x2 transposed
+convolution (halving the channels), concatenates the encoder's map of the
+same size, and applies another double convolution. A 1x1 convolution gives
+the class logits. With depth 4 the bottleneck sees the whole 64x64 image.
+
+    x [B, S, S, 3] -> enc.0 [B, S, S, w] -> pool -> enc.1 [B, S/2, S/2, 2w] -> ...
+      -> enc.depth (bottleneck) [B, S/2^depth, S/2^depth, w*2^depth]
+      -> for i = 0..depth-1: up.i (transposed conv 2x2 s2) -> concat [skip, up] -> dec.i
+      -> head (1x1) [B, S, S, C]              S must be divisible by 2^depth
+
+Departures from the paper, as in most re-implementations: "same" padding, so
+the output has the input's size and no cropping is needed (the paper used
+unpadded convolutions: 572 -> 388); BatchNorm in every double convolution (in
+the exercise's CBR order, Conv -> ReLU -> BN); base width 32 instead of 64,
+to fit a laptop CPU (--width 64 gives the paper's channels).
+"""
+import tensorflow as tf
+
+import seg_tf as lab
+
+
+def double_conv(in_channels, out_channels):
+    """(Conv 3x3 -> ReLU -> BN) x 2, named <block>.0 and <block>.1."""
+    return lab.Sequential(lab.CBR(in_channels, out_channels), lab.CBR(out_channels, out_channels))
+
+
+class UNet(lab.Module):
+    def __init__(self, num_classes: int, depth: int = 4, width: int = 32):
+        super().__init__()
+        chans = [width * 2 ** i for i in range(depth + 1)]   # 32, 64, 128, 256, 512
+        # plain lists of layers: tf.Module tracks them, seg_tf names them enc.0, enc.1, ...
+        self.enc = [double_conv(3, chans[0])] + [double_conv(chans[i], chans[i + 1])
+                                                 for i in range(depth)]
+        # decoder, deepest level first
+        self.up = [lab.ConvTranspose2D(chans[i + 1], chans[i], 2, stride=2)
+                   for i in reversed(range(depth))]
+        self.dec = [double_conv(2 * chans[i], chans[i]) for i in reversed(range(depth))]
+        self.head = lab.Conv2D(chans[0], num_classes, kernel_size=1)
+
+    def __call__(self, x, training=False):
+        skips = []
+        for i, block in enumerate(self.enc):
+            x = block(x if i == 0 else tf.nn.max_pool2d(x, 2, 2, "VALID"), training)
+            skips.append(x)
+        skips.pop()   # the bottleneck's output is x itself
+        for up, dec in zip(self.up, self.dec):
+            x = dec(tf.concat([skips.pop(), up(x)], axis=-1), training)
+        return self.head(x)
+
+
+def add_arguments(parser):
+    parser.add_argument("--depth", type=int, choices=range(1, 7), default=4,
+                        help="poolings in the encoder (default: 4)")
+    parser.add_argument("--width", type=int, choices=(8, 16, 32, 64), default=32,
+                        help="channels of the first level, doubled at each (default: 32)")
+
+
+def build(num_outputs, args):
+    return UNet(num_outputs, depth=args.depth, width=args.width)
+
+
+def step(args):
+    return lab.Step(lab.step_name(__file__), size_multiple=2 ** args.depth,
+                    extra={"depth": args.depth, "width": args.width})
+
+
+@lab.exit_on_user_error
+def main(argv=None):
+    args = lab.parse_args(__file__, __doc__, argv, add_arguments)
+    return lab.run(args, step(args), lambda n: build(n, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+"""TensorFlow 2 glue shared by the step scripts in tensorflow/.
+
+Everything here is framework plumbing that all steps share: the layers the
+lessons use (written as small tf.Module classes: no Keras in this column),
+the exercise's CBR block, BatchNorm settings, losses, SGD with momentum,
+conversion to and from the neutral weights (common/weights.py), and the
+Trainer that common/runner.py drives. The step files hold the networks and
+what each lesson teaches.
+Layout: NHWC (channels last, TensorFlow's default on CPU).
+
+Where this differs from PyTorch, and why:
+- A tf.Module has no train()/eval() switch: every layer takes `training`
+  as an argument, and BatchNorm reads it (as Keras layers do).
+- Variables are stored in TensorFlow's own layouts: conv kernels HWIO
+  [kH, kW, in, out], transposed-conv filters [kH, kW, out, in]; they are
+  converted to PyTorch's layouts only when weights go in or out.
+- The training step runs as a graph (tf.function), traced once; eager
+  execution gives the same numbers about three times slower here.
+"""
+import sys
+from pathlib import Path
+
+# Append (never prepend) the repo root, for `common`: the folders tensorflow/,
+# keras/ and chainer/ there must not shadow the installed packages.
+_REPO = str(Path(__file__).resolve().parents[1])
+if _REPO not in sys.path:
+    sys.path.append(_REPO)
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from common import cli, runner  # noqa: E402
+from common.errors import UserError, exit_on_user_error  # noqa: E402,F401
+from common.runner import Step  # noqa: E402,F401
+
+FRAMEWORK = "tensorflow"
+LAYOUT = "NHWC"
+# Identical in all four frameworks (docs/framework-differences.md).
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.1          # PyTorch convention: new = (1 - 0.1) * old + 0.1 * batch
+# TensorFlow's CPU reductions add a channel's B*H*W values one after another in
+# float32: at 4 x 64 x 64 the batch mean keeps only ~5 digits (PyTorch adds
+# pairwise, ~7) and UNet's gradients came out 8x less exact than PyTorch's.
+# So BatchNorm computes in training mode in float64, its backward-pass sums
+# included, and casts back: TF's gradients are then at least as exact as
+# PyTorch's. tf.float32 works too, only less exactly.
+BN_DTYPE = tf.float64
+
+
+# ------------------------------------------------------------------ layers
+class Module(tf.Module):
+    """tf.Module that names its variables with PyTorch's dotted paths.
+
+    A child's name is the attribute it is stored in (`self.conv` -> "conv");
+    items of a list, and layers of a Sequential, are named by their index.
+    So `self.trunk = Sequential(CBR(...), ...)` gives "trunk.0.conv.weight".
+    (tf.Module's own `variables` has no such paths, hence this walk.)
+    """
+
+    def children(self):
+        """(name, child) pairs in the order they were assigned."""
+        return [(k, v) for k, v in vars(self).items() if not k.startswith("_")]
+
+    def named_variables(self, prefix=""):
+        """[(dotted name, tf.Variable)], trainable or not."""
+        out = []
+        for name, child in self.children():
+            path = f"{prefix}{name}"
+            if isinstance(child, tf.Variable):
+                out.append((path, child))
+            elif isinstance(child, Module):
+                out.extend(child.named_variables(path + "."))
+            elif isinstance(child, (list, tuple)):   # a list of layers, like nn.ModuleList
+                for i, item in enumerate(child):
+                    out.extend(item.named_variables(f"{path}.{i}."))
+        return out
+
+
+def _he_normal(shape, fan_in):
+    # Placeholder values with the spread of the shared initializer
+    # (common.weights.init_weights); the runner overwrites them with its seeded
+    # values so that the four frameworks start from the same weights.
+    return tf.random.normal(shape, stddev=float(np.sqrt(2.0 / fan_in)))
+
+
+class Conv2D(Module):
+    """Conv kxk, stride 1, padding k//2 ("SAME" for odd k), with a bias.
+
+    x [B, H, W, in] -> [B, H, W, out]. Kernel stored HWIO [k, k, in, out].
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
+        super().__init__()
+        self.weight = tf.Variable(_he_normal([kernel_size, kernel_size, in_channels, out_channels],
+                                             in_channels * kernel_size ** 2), name="weight")
+        self.bias = tf.Variable(tf.zeros([out_channels]), name="bias")
+
+    def __call__(self, x, training=False):
+        return tf.nn.conv2d(x, self.weight, strides=1, padding="SAME") + self.bias
+
+
+class ConvTranspose2D(Module):
+    """Transposed conv kxk with a stride and no padding (nn.ConvTranspose2d's defaults).
+
+    x [B, H, W, in] -> [B, (H-1)*stride + k, (W-1)*stride + k, out]; k = stride = 2 doubles H, W.
+    Filter stored [k, k, out, in]: tf.nn.conv2d_transpose is the gradient of
+    tf.nn.conv2d, so its filter is the kernel of that conv (out -> in).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1):
+        super().__init__()
+        self.stride, self.kernel_size = stride, kernel_size
+        self.weight = tf.Variable(_he_normal([kernel_size, kernel_size, out_channels, in_channels],
+                                             out_channels * kernel_size ** 2), name="weight")
+        self.bias = tf.Variable(tf.zeros([out_channels]), name="bias")
+
+    def __call__(self, x, training=False):
+        b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+        s, k = self.stride, self.kernel_size
+        # Unlike PyTorch, TF needs the output shape: several input sizes map to one output size.
+        out_shape = tf.stack([b, (h - 1) * s + k, (w - 1) * s + k, self.weight.shape[2]])
+        return tf.nn.conv2d_transpose(x, self.weight, out_shape, strides=s, padding="VALID") + self.bias
+
+
+class BatchNorm(Module):
+    """BatchNorm over the channel axis (the last one in NHWC).
+
+    training=True: normalise with the batch's mean and biased variance, and
+    update the running averages (the variance with the unbiased estimate, as
+    PyTorch and Chainer do); training=False: use the running averages.
+    Variables: gamma, beta (trained), mean, var (running, not trained).
+    Written out with tf.nn.moments rather than tf.nn.batch_normalization,
+    which computes x * s + (beta - mean * s): equal in exact arithmetic, but
+    its gradient cancels digits when a channel's mean is large against its spread.
+    """
+
+    def __init__(self, channels: int, eps: float = BN_EPS, momentum: float = BN_MOMENTUM):
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.gamma = tf.Variable(tf.ones([channels]), name="gamma")
+        self.beta = tf.Variable(tf.zeros([channels]), name="beta")
+        self.mean = tf.Variable(tf.zeros([channels]), trainable=False, name="mean")
+        self.var = tf.Variable(tf.ones([channels]), trainable=False, name="var")
+
+    def __call__(self, x, training=False):
+        if not training:
+            return (x - self.mean) * tf.math.rsqrt(self.var + self.eps) * self.gamma + self.beta
+        # Batch statistics are sums over B*H*W values per channel; see BN_DTYPE.
+        x64 = tf.cast(x, BN_DTYPE)
+        mean, var = tf.nn.moments(x64, axes=[0, 1, 2])        # var is the biased one
+        n = tf.cast(tf.size(x) // tf.shape(x)[-1], BN_DTYPE)  # B*H*W values per channel
+        m = self.momentum
+        self.mean.assign((1 - m) * self.mean + m * tf.cast(mean, tf.float32))
+        self.var.assign((1 - m) * self.var + m * tf.cast(var * n / (n - 1), tf.float32))
+        y = ((x64 - mean) * tf.math.rsqrt(var + self.eps) * tf.cast(self.gamma, BN_DTYPE)
+             + tf.cast(self.beta, BN_DTYPE))
+        return tf.cast(y, x.dtype)
+
+
+def batch_norm(channels: int) -> BatchNorm:
+    return BatchNorm(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+class Sequential(Module):
+    """Calls its layers in order; they are named 0, 1, 2, ... (as nn.Sequential's)."""
+
+    def __init__(self, *layers):
+        super().__init__()
+        self.layers = list(layers)
+
+    def children(self):
+        return [(str(i), layer) for i, layer in enumerate(self.layers)]
+
+    def __call__(self, x, training=False):
+        for layer in self.layers:
+            x = layer(x, training)
+        return x
+
+
+class CBR(Module):
+    """Conv kxk (pad k//2) -> ReLU -> BatchNorm: the exercise's block.
+
+    The exercise puts BatchNorm after the ReLU; most papers put it before.
+    We keep the exercise's order. Input [B, H, W, in] -> [B, H, W, out].
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3):
+        super().__init__()
+        self.conv = Conv2D(in_channels, out_channels, kernel_size)
+        self.bn = batch_norm(out_channels)
+
+    def __call__(self, x, training=False):
+        return self.bn(tf.nn.relu(self.conv(x)), training)
+
+
+# ----------------------------------------------------------------- losses
+def _labelled(y, ignore_index):
+    """(labels with ignored pixels set to 0, float weight 1 = labelled, 0 = ignored)."""
+    if ignore_index is None:
+        return y, tf.ones(tf.shape(y), tf.float32)
+    keep = tf.not_equal(y, ignore_index)
+    return tf.where(keep, y, tf.zeros_like(y)), tf.cast(keep, tf.float32)
+
+
+def sigmoid_cross_entropy(logits, y, ignore_index=None):
+    """Binary cross-entropy on logits [B,H,W,1] vs 0/1 targets [B,H,W], mean over labelled pixels."""
+    y, w = _labelled(y, ignore_index)
+    per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, tf.float32),
+                                                        logits=logits[..., 0])
+    return tf.reduce_sum(per_pixel * w) / tf.reduce_sum(w)
+
+
+def softmax_cross_entropy(logits, y, ignore_index=None):
+    """Softmax cross-entropy over pixels (the lesson of 02_multiclass).
+
+    Every pixel is one classification sample: logits [B,H,W,C] become
+    [B*H*W, C] and labels [B,H,W] become [B*H*W]; the loss is their mean.
+    In NHWC the classes are already the last axis, so a reshape is enough
+    (PyTorch's NCHW needs a permute first). Ignored pixels get weight 0:
+    TF's sparse cross-entropy has no ignore_index.
+    """
+    c = logits.shape[-1]
+    y, w = _labelled(tf.reshape(y, [-1]), ignore_index)
+    per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y,
+                                                               logits=tf.reshape(logits, [-1, c]))
+    return tf.reduce_sum(per_pixel * w) / tf.reduce_sum(w)
+
+
+def make_loss(name: str, task: str, ignore_index=None):
+    """loss(logits, y) for --loss name and the step's task."""
+    if name != "ce":
+        raise UserError(f"--loss {name} is not available in {FRAMEWORK} yet; use --loss ce.")
+    fn = sigmoid_cross_entropy if task == "binary" else softmax_cross_entropy
+    return lambda logits, y: fn(logits, y, ignore_index)
+
+
+# ------------------------------------------------------- neutral weights
+# Both conv kernels (HWIO -> OIHW) and transposed-conv filters ([kH, kW, out, in]
+# -> [in, out, kH, kW]) turn into PyTorch's layout by the same transpose:
+# spatial axes last, the two channel axes swapped.
+_TO_NEUTRAL = (3, 2, 0, 1)
+_FROM_NEUTRAL = (2, 3, 1, 0)
+
+
+def to_neutral(value) -> np.ndarray:
+    a = np.asarray(value, np.float32)
+    return np.ascontiguousarray(a.transpose(_TO_NEUTRAL)) if a.ndim == 4 else a.copy()
+
+
+def from_neutral(value) -> np.ndarray:
+    a = np.asarray(value, np.float32)
+    return np.ascontiguousarray(a.transpose(_FROM_NEUTRAL)) if a.ndim == 4 else a
+
+
+def get_weights(model: Module) -> dict:
+    return {k: to_neutral(v.numpy()) for k, v in model.named_variables()}
+
+
+def set_weights(model: Module, weights: dict):
+    for k, v in model.named_variables():
+        v.assign(from_neutral(weights[k]))
+
+
+def select_device(name: str) -> str:
+    """--device auto|cpu|gpu[:N]|cuda[:N] -> a tf.device string, '/CPU:0' or '/GPU:N'."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if name == "auto":
+        return "/GPU:0" if gpus else "/CPU:0"
+    if name == "cpu":
+        return "/CPU:0"
+    kind, _, index = name.partition(":")
+    if kind not in ("gpu", "cuda") or not (index or "0").isdigit():
+        raise UserError(f"--device {name}: not a device name; use auto, cpu, gpu or gpu:N.")
+    if int(index or 0) >= len(gpus):
+        raise UserError(f"--device {name}: TensorFlow sees {len(gpus)} GPU(s) here; use --device cpu.")
+    return f"/GPU:{int(index or 0)}"
+
+
+class Trainer:
+    """What common/runner.py drives: one SGD step, evaluation, weights in/out."""
+    framework = FRAMEWORK
+    layout = LAYOUT
+
+    def __init__(self, model: Module, task: str, loss: str = "ce", lr: float = 0.01,
+                 momentum: float = 0.9, device: str = "cpu", ignore_index=None):
+        self.device_name = select_device(device)
+        self.model = model
+        self.loss_fn = make_loss(loss, task, ignore_index)
+        self.lr, self.momentum = lr, momentum
+        self.variables = model.named_variables()
+        self.params = [(k, v) for k, v in self.variables if v.trainable]
+        # SGD momentum buffers, one per trainable variable, in its TF layout
+        with tf.device(self.device_name):
+            self.velocity = [tf.Variable(tf.zeros_like(v), trainable=False) for _, v in self.params]
+        # Graphs traced once: the batch dimension is None so the last, smaller
+        # evaluation batch reuses the graph instead of tracing a new one.
+        sig = [tf.TensorSpec([None, None, None, None], tf.float32),   # x [B, H, W, 3]
+               tf.TensorSpec([None, None, None], tf.int32)]           # y [B, H, W]
+        self._train_step = tf.function(self._sgd_step, input_signature=sig)
+        self._gradients = tf.function(self._loss_and_grads, input_signature=sig)
+        self._eval = tf.function(self._eval_batch, input_signature=sig)
+
+    # --- the graphs
+    def _loss_and_grads(self, x, y):
+        with tf.device(self.device_name):
+            with tf.GradientTape() as tape:
+                loss = self.loss_fn(self.model(x, training=True), y)
+            return loss, tape.gradient(loss, [v for _, v in self.params])
+
+    def _sgd_step(self, x, y):
+        loss, grads = self._loss_and_grads(x, y)
+        with tf.device(self.device_name):
+            for (_, p), g, v in zip(self.params, grads, self.velocity):
+                v.assign(self.momentum * v + g)     # PyTorch's form of momentum SGD
+                p.assign_sub(self.lr * v)
+        return loss
+
+    def _eval_batch(self, x, y):
+        with tf.device(self.device_name):
+            logits = self.model(x, training=False)   # BatchNorm uses its running statistics
+            return logits, self.loss_fn(logits, y)
+
+    # --- the interface
+    def train_step(self, x, y) -> float:
+        return float(self._train_step(x, y))
+
+    def eval_batch(self, x, y):
+        logits, loss = self._eval(x, y)
+        return to_nchw(logits), float(loss)
+
+    def forward(self, x, training: bool):
+        """Logits (numpy, NCHW). training=True: batch statistics (running ones get updated)."""
+        with tf.device(self.device_name):
+            return to_nchw(self.model(tf.constant(x), training=training))
+
+    def loss_and_gradients(self, x, y):
+        """Loss and d loss / d parameter (neutral names and layouts), training mode, no update."""
+        loss, grads = self._gradients(x, y)
+        return float(loss), {k: to_neutral(g) for (k, _), g in zip(self.params, grads)}
+
+    def get_weights(self):
+        return get_weights(self.model)
+
+    def set_weights(self, weights):
+        set_weights(self.model, weights)
+
+    def get_optimizer_state(self):
+        """Momentum buffer v per parameter (PyTorch form: v = mu*v + g; p -= lr*v)."""
+        return {k: to_neutral(v.numpy()) for (k, _), v in zip(self.params, self.velocity)}
+
+    def set_optimizer_state(self, state):
+        for (k, _), v in zip(self.params, self.velocity):
+            v.assign(from_neutral(state[k]))
+
+    def num_params(self):
+        return sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
+
+
+def to_nchw(logits) -> np.ndarray:
+    """[B, H, W, C] tensor -> [B, C, H, W] numpy, the layout the runner expects for logits."""
+    return np.ascontiguousarray(np.asarray(logits).transpose(0, 3, 1, 2))
+
+
+# ------------------------------------------------------------ step driver
+def step_name(file) -> str:
+    return Path(file).stem
+
+
+def parse_args(file, doc, argv=None, add_arguments=None):
+    return cli.parse_args(step_name(file), FRAMEWORK, argv, doc, add_arguments)
+
+
+def trainer_factory(args, step: Step, build):
+    """make_trainer(num_outputs, ignore_index) for common.runner.run."""
+    def make_trainer(num_outputs, ignore_index=None):
+        with tf.device(select_device(args.device)):   # variables are created on the device
+            model = build(num_outputs)
+        return Trainer(model, step.task, args.loss, args.lr, args.momentum, args.device, ignore_index)
+    return make_trainer
+
+
+def run(args, step: Step, build) -> dict:
+    """Train and evaluate: build(num_outputs) -> Module."""
+    tf.random.set_seed(args.seed)   # only the placeholder initial values draw from it
+    return runner.run(args, step, trainer_factory(args, step, build), FRAMEWORK)
