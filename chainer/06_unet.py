@@ -39,7 +39,8 @@ class UNet(chainer.Chain):
         chans = [width * 2 ** i for i in range(depth + 1)]   # 32, 64, 128, 256, 512
         with self.init_scope():
             self.enc = chainer.ChainList(double_conv(3, chans[0]),
-                                         *[double_conv(chans[i], chans[i + 1]) for i in range(depth)])
+                                         *[double_conv(chans[i], chans[i + 1])
+                                           for i in range(depth)])
             # decoder, deepest level first
             self.up = chainer.ChainList(*[L.Deconvolution2D(chans[i + 1], chans[i], 2, stride=2)
                                           for i in reversed(range(depth))])

@@ -10,6 +10,7 @@ Chainer 7.8.1 (2022) is the last release; chainer_compat, imported below
 before chainer itself, lets it run on current NumPy. Step scripts import this
 module first for that reason.
 """
+import re
 import sys
 from pathlib import Path
 
@@ -37,11 +38,6 @@ LAYOUT = "NCHW"
 BN_EPS = 1e-5              # Chainer's default is 2e-5
 BN_MOMENTUM = 0.1          # PyTorch convention: new = (1 - 0.1) * old + 0.1 * batch
 BN_DECAY = 1 - BN_MOMENTUM  # Chainer's convention: new = 0.9 * old + (1 - 0.9) * batch
-
-# Chainer checks the type and shape of every function's inputs on every call;
-# the network is fixed and tested, so we switch that off (pure Python overhead,
-# results are unchanged). Errors then surface as NumPy errors instead.
-chainer.config.type_check = False
 
 
 class Contiguous(chainer.FunctionNode):
@@ -205,23 +201,22 @@ def set_weights(model, weights: dict):
 
 
 def select_device(name: str):
-    """--device auto|cpu|gpu|cuda[:N], or a Chainer device spec (@numpy, @cupy:N).
+    """--device auto|cpu|gpu|cuda[:N] (also Chainer's own @numpy, @cupy:N).
 
-    Chainer runs on NumPy (CPU) or CuPy (NVIDIA GPU); auto takes the GPU when
+    Chainer runs on NumPy (CPU) or CuPy (NVIDIA GPU); auto takes GPU 0 when
     CuPy is installed and sees one.
     """
     if name == "auto":
         name = "gpu" if cuda.available else "cpu"
-    spec = {"cpu": "@numpy", "gpu": "@cupy:0", "cuda": "@cupy:0"}.get(name, name)
-    if spec.startswith("cuda:"):
-        spec = "@cupy:" + spec[len("cuda:"):]
-    if spec.startswith("@cupy") and not cuda.available:
+    if name in ("cpu", "@numpy"):
+        return chainer.get_device("@numpy")
+    gpu = re.fullmatch(r"(?:gpu|cuda|@cupy)(?::(\d+))?", name)
+    if gpu is None:
+        raise UserError(f"--device {name}: not a device name; use auto, cpu, gpu or cuda:N.")
+    if not cuda.available:
         raise UserError(f"--device {name}: Chainer needs CuPy and a CUDA GPU for that, and "
                         "CuPy is not installed or sees no GPU; use --device cpu.")
-    try:
-        return chainer.get_device(spec)
-    except (ValueError, TypeError):
-        raise UserError(f"--device {name}: not a device name; use auto, cpu, gpu or cuda:N.") from None
+    return chainer.get_device(f"@cupy:{gpu.group(1) or 0}")
 
 
 class Trainer:
@@ -250,9 +245,9 @@ class Trainer:
     def train_step(self, x, y) -> float:
         with chainer.using_config("train", True):   # BatchNorm: batch statistics
             loss = self._loss(x, y)
-        self.model.cleargrads()
+        self.model.cleargrads()   # backward() adds to .grad, as in PyTorch
         loss.backward()
-        self.opt.update()
+        self.opt.update()         # MomentumSGD on every parameter of the model
         return float(loss.array)
 
     def eval_batch(self, x, y):
@@ -274,7 +269,8 @@ class Trainer:
             loss = self._loss(x, y)
         self.model.cleargrads()
         loss.backward()
-        grads = {name: np.array(chainer.backend.CpuDevice().send(p.grad)) for name, p in self.params}
+        cpu = chainer.backend.CpuDevice()
+        grads = {name: np.array(cpu.send(p.grad)) for name, p in self.params}
         self.model.cleargrads()
         return float(loss.array), grads
 

@@ -80,43 +80,47 @@ def _blob(rng, cx, cy, rx, ry, angle, rough=0.35, n=14):
 
 
 def _background(rng, w, h):
-    """A random ground texture with distractors: uint8 [H,W,3]."""
+    """A random ground texture with distractors: float32 RGB [H,W,3].
+
+    The ground is mostly lighter than newt skin, so newt-vs-ground can be told
+    locally, except at the distractors: dark patches and sticks, orange/cream
+    flecks, and (see _stones) stones with newt-like skin but no newt shape.
+    """
     kind = rng.choice(["soil", "gravel", "litter", "moss"])
     if kind == "moss":
-        base = _mix(_rand_colour(rng, (20, 40, 10), (50, 80, 30)),
-                    _rand_colour(rng, (70, 110, 30), (120, 160, 70)),
+        base = _mix(_rand_colour(rng, (40, 60, 20), (70, 100, 40)),
+                    _rand_colour(rng, (90, 130, 40), (150, 190, 90)),
                     0.6 * _fractal(rng, h, w, (16, 3, 2)) + 0.4 * _noise(rng, h, w, 1))
     else:
-        base = _mix(_rand_colour(rng, (25, 20, 15), (80, 65, 50)),
-                    _rand_colour(rng, (90, 75, 55), (170, 150, 120)), _fractal(rng, h, w))
+        base = _mix(_rand_colour(rng, (60, 50, 35), (110, 95, 75)),
+                    _rand_colour(rng, (120, 105, 80), (200, 185, 160)), _fractal(rng, h, w))
     im = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(im)
     if kind == "gravel":
-        for _ in range(int(w * h / 60)):
-            r = rng.uniform(1.5, 6)
-            grey = rng.integers(50, 200)
-            tint = rng.integers(-15, 15, 3)
-            draw.polygon(_blob(rng, rng.uniform(0, w), rng.uniform(0, h), r, r * rng.uniform(0.5, 1),
-                               rng.uniform(0, np.pi)), fill=tuple(int(grey + t) for t in tint))
+        for _ in range(int(w * h / 50)):
+            x, y, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(1.5, 6)
+            grey = rng.integers(70, 210)
+            draw.ellipse([x - r, y - r * rng.uniform(0.5, 1), x + r, y + r * rng.uniform(0.5, 1)],
+                         fill=tuple(int(grey + t) for t in rng.integers(-15, 15, 3)))
     elif kind == "litter":
         for _ in range(int(w * h / 150)):
             x, y, r, ang = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(5, 16), rng.uniform(0, np.pi)
-            v = rng.uniform(50, 160)
+            v = rng.uniform(70, 180)
             colour = tuple(int(v * f) for f in (1, rng.uniform(0.6, 0.9), rng.uniform(0.3, 0.5)))
             draw.polygon(_blob(rng, x, y, r, r * rng.uniform(0.3, 0.5), ang, 0.15), fill=colour)
             draw.line([(x - r * np.cos(ang), y - r * np.sin(ang)), (x + r * np.cos(ang), y + r * np.sin(ang))],
                       fill=tuple(int(c * 0.7) for c in colour), width=1)
-    # Distractors in the newts' own colours: dark patches, sticks and orange/cream flecks.
-    for _ in range(rng.integers(2, 7)):
-        x, y, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.03, 0.12) * min(w, h)
-        if rng.random() < 0.5:
+    for _ in range(rng.integers(1, 5)):
+        x, y, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.03, 0.1) * min(w, h)
+        kind = rng.integers(3)
+        if kind == 0:      # a dark patch: a hole, a wet spot, a dark leaf
             draw.polygon(_blob(rng, x, y, r, r * rng.uniform(0.3, 1), rng.uniform(0, np.pi), 0.5),
                          fill=_body_colour(rng))
-        elif rng.random() < 0.5:
+        elif kind == 1:    # a dark stick
             ang = rng.uniform(0, np.pi)
-            draw.line([(x - 2 * r * np.cos(ang), y - 2 * r * np.sin(ang)), (x + 2 * r * np.cos(ang), y + 2 * r * np.sin(ang))],
-                      fill=_body_colour(rng), width=max(2, int(r / 3)))
-        else:
+            dx, dy = 2 * r * np.cos(ang), 2 * r * np.sin(ang)
+            draw.line([(x - dx, y - dy), (x + dx, y + dy)], fill=_body_colour(rng), width=max(2, int(r / 3)))
+        else:              # an orange or cream fleck: a berry, a petal, a bright leaf
             draw.polygon(_blob(rng, x, y, r / 2, r / 3, rng.uniform(0, np.pi), 0.6), fill=_accent_colour(rng))
     return np.asarray(im.filter(ImageFilter.GaussianBlur(rng.uniform(0, 0.8))), np.float32)
 
@@ -125,7 +129,7 @@ def _background(rng, w, h):
 
 def _body_colour(rng):
     """Dark brown/olive/grey skin, the same family for both species."""
-    v = rng.uniform(35, 80)
+    v = rng.uniform(30, 65)
     return tuple(int(v * f) for f in (rng.uniform(0.9, 1.2), rng.uniform(0.8, 1.05), rng.uniform(0.6, 0.9)))
 
 
@@ -214,8 +218,11 @@ def _marks(rng, region, kind, unit, coverage, centres):
             c = (x, y) + t * unit * rng.uniform(-1, 1) + n * unit * rng.uniform(-0.5, 0.5)
             draw.polygon(_blob(rng, *c, unit * rng.uniform(0.8, 1.6), unit * rng.uniform(0.5, 0.9), angle, 0.5), fill=1)
         else:
-            c = (x, y) + t * unit * rng.normal(0, 1.5) + n * unit * rng.uniform(-1, 1)
+            c = (x, y) + t * unit * rng.normal(0, 2) + n * unit * rng.uniform(-1, 1)
             rad = max(0.8, unit * rng.uniform(0.2, 0.35))
+            box = [c[0] - 2 * rad, c[1] - 2 * rad, c[0] + 2 * rad, c[1] + 2 * rad]
+            if np.asarray(im.crop(tuple(int(v) for v in box))).any():
+                continue   # keep spots apart: a spot never touches another one
             draw.ellipse([c[0] - rad, c[1] - rad, c[0] + rad, c[1] + rad], fill=1)
         acc = np.asarray(im, bool) & region
         if acc.sum() >= coverage * total:
@@ -242,7 +249,7 @@ def _skin(rng, img, region, kind, unit, centres):
     # Rounded body: brighter along the middle, darker at the edges; fine skin grain.
     shade = np.asarray(m.filter(ImageFilter.GaussianBlur(max(1, unit * 0.5))), np.float32) / 255
     h, w = region.shape
-    shade = (0.65 + 0.5 * shade) * (0.9 + 0.2 * _noise(rng, h, w, 2))
+    shade = (0.65 + 0.5 * shade) * (0.8 + 0.4 * _noise(rng, h, w, 1))   # warty grain
     acc = _marks(rng, region, kind, unit, rng.uniform(0.1, 0.25), centres)
     skin = np.where(acc[..., None], _accent_colour(rng), _body_colour(rng)) * shade[..., None]
     img[region] = skin[region]

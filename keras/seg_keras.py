@@ -35,8 +35,9 @@ def _backend_in_argv(argv):
     return None
 
 
-if _backend_in_argv(sys.argv[1:]) in BACKENDS:
-    os.environ["KERAS_BACKEND"] = _backend_in_argv(sys.argv[1:])
+_backend = _backend_in_argv(sys.argv[1:])
+if _backend in BACKENDS:              # anything else: argparse rejects it below, with the choices
+    os.environ["KERAS_BACKEND"] = _backend
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # hide TensorFlow's start-up log lines
 
 # Append (never prepend) the repo root, for `common`: the folders tensorflow/,
@@ -60,6 +61,11 @@ LABEL = "keras" if BACKEND == "tensorflow" else f"keras-{BACKEND}"   # reports, 
 # Identical in all four frameworks (docs/framework-differences.md).
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.9          # Keras convention: new = 0.9 * old + 0.1 * batch (= PyTorch's 0.1)
+# Layer names are the neutral paths with "-" for ".": layer "trunk-0-conv"
+# holds trunk.0.conv.weight and .bias. (Keras itself accepts dots, but its
+# torch backend registers every variable as a torch parameter under the
+# layer's name, and PyTorch forbids dots there.)
+LAYER_SEP = "-"
 
 
 class BatchNorm(layers.BatchNormalization):
@@ -69,22 +75,32 @@ class BatchNorm(layers.BatchNormalization):
     sum((x - mean)^2) / n over the n = B*H*W values of a channel. Keras also
     averages that *biased* variance into moving_variance; PyTorch and Chainer
     average the unbiased one, sum(...) / (n - 1). Only the running statistics
-    (used in inference mode) differ, so we redo Keras' training branch with
-    the n / (n - 1) factor; inference mode is Keras' own code.
+    (used in inference mode) differ; this call() updates them PyTorch's way.
+    Same weights as Keras' layer (gamma, beta, moving_mean, moving_variance).
     Input and output [B, H, W, C]; statistics per channel, over B, H and W.
+
+    The sums run along each image row first, then over the rows: TensorFlow's
+    CPU sum over all B*H*W values of a channel at once rounds ~10x worse
+    than PyTorch's, enough to fail the 1e-4 parity tests (not to hurt training).
     """
 
     def call(self, inputs, training=None, mask=None):
-        if not (training and self.trainable):
-            return super().call(inputs, training=False)              # running statistics
-        mean = ops.mean(inputs, axis=(0, 1, 2))                       # [C]
-        var = ops.mean(ops.square(inputs - mean), axis=(0, 1, 2))     # [C], biased: / n
-        n = ops.cast(ops.size(inputs) // ops.shape(inputs)[-1], var.dtype)
-        m = self.momentum
-        self.moving_mean.assign(m * self.moving_mean + (1 - m) * mean)
-        self.moving_variance.assign(m * self.moving_variance + (1 - m) * var * n / (n - 1))
+        if training and self.trainable:
+            n = ops.cast(ops.size(inputs) // ops.shape(inputs)[-1], inputs.dtype)   # B*H*W
+            mean = _sum_bhw(inputs) / n                                         # [C]
+            var = _sum_bhw(ops.square(inputs - mean)) / n                       # [C], biased: / n
+            m = self.momentum
+            self.moving_mean.assign(m * self.moving_mean + (1 - m) * mean)
+            self.moving_variance.assign(m * self.moving_variance + (1 - m) * var * n / (n - 1))
+        else:                                                   # inference: running statistics
+            mean, var = self.moving_mean, self.moving_variance
         return ops.batch_normalization(inputs, mean, var, axis=-1, offset=self.beta,
                                        scale=self.gamma, epsilon=self.epsilon)
+
+
+def _sum_bhw(x):
+    """x [B, H, W, C] summed over B, H and W -> [C]: along the rows, then over them."""
+    return ops.sum(ops.sum(x, axis=2), axis=(0, 1))
 
 
 def batch_norm(name: str) -> BatchNorm:
@@ -156,12 +172,6 @@ def make_loss(name: str, task: str, ignore_index=None):
 
 
 # ------------------------------------------------------- neutral weights
-# Layer names are the neutral paths with "-" for ".": layer "trunk-0-conv"
-# holds trunk.0.conv.weight and .bias. (Keras itself accepts dots, but its
-# torch backend registers every variable as a torch parameter under the
-# layer's name, and PyTorch forbids dots there.)
-LAYER_SEP = "-"
-
 # Keras kernels put the spatial axes first. Conv2D: [kH, kW, in, out] (HWIO)
 # -> neutral OIHW. Conv2DTranspose: [kH, kW, out, in] -> neutral IOHW. Both
 # are the same transpose, (3, 2, 0, 1); (2, 3, 1, 0) undoes it.
@@ -332,8 +342,10 @@ class Trainer:
         return out
 
     def set_optimizer_state(self, state):
-        for i, name in enumerate(self.param_names[:len(self.optimizer.momentums)]):
-            self.optimizer.momentums[i].assign(-self.lr * from_neutral(state[name], self.tensors[name][1]))
+        if not self.optimizer.momentums:             # --momentum 0: nothing to restore
+            return
+        for u, name in zip(self.optimizer.momentums, self.param_names):
+            u.assign(-self.lr * from_neutral(state[name], self.tensors[name][1]))
 
     def num_params(self):
         return sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
@@ -357,6 +369,9 @@ def parse_args(file, doc, argv=None, add_arguments=None):
         if add_arguments:
             add_arguments(parser)
     args = cli.parse_args(step_name(file), FRAMEWORK, argv, doc, add, out_label=LABEL)
+    if BACKEND not in BACKENDS:
+        raise UserError(f"KERAS_BACKEND={BACKEND}: the Keras steps run on " + " or ".join(BACKENDS)
+                        + "; unset KERAS_BACKEND or pass --backend tensorflow.")
     if args.backend != BACKEND:
         # Only when argv is passed to main() directly: the command line is read at import.
         raise UserError(f"--backend {args.backend}: Keras already runs on the {BACKEND} backend in "

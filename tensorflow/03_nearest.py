@@ -29,7 +29,7 @@ class NearestNet(lab.Module):
 
     def __call__(self, x, training=False):
         x = self.mid(tf.nn.max_pool2d(self.enc(x, training), 2, 2, "VALID"), training)
-        x = tf.image.resize(x, 2 * tf.shape(x)[1:3], method="nearest")   # the lesson: each pixel -> 2x2
+        x = tf.image.resize(x, 2 * tf.shape(x)[1:3], method="nearest")   # the lesson: pixel -> 2x2
         return self.head(self.dec(x, training))
 
 

@@ -38,12 +38,13 @@ LAYOUT = "NHWC"
 # Identical in all four frameworks (docs/framework-differences.md).
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1          # PyTorch convention: new = (1 - 0.1) * old + 0.1 * batch
-# TensorFlow's CPU reductions add a channel's B*H*W values one after another in
-# float32: at 4 x 64 x 64 the batch mean keeps only ~5 digits (PyTorch adds
-# pairwise, ~7) and UNet's gradients came out 8x less exact than PyTorch's.
-# So BatchNorm computes in training mode in float64, its backward-pass sums
-# included, and casts back: TF's gradients are then at least as exact as
-# PyTorch's. tf.float32 works too, only less exactly.
+# BatchNorm's batch statistics are sums over the B*H*W pixels of a channel.
+# TensorFlow's CPU kernels sum those rows of an NHWC tensor with running float32
+# totals: at 4 x 64 x 64 the batch mean keeps only about 5 digits (PyTorch sums
+# pairwise, about 7), and UNet's gradients came out 8x further from exact than
+# PyTorch's. So in training mode BatchNorm computes in float64 (its backward
+# sums too) and casts back; that costs ~10% of a UNet step on a CPU and makes
+# TF's gradients as exact as PyTorch's. Set tf.float32 to see the difference.
 BN_DTYPE = tf.float64
 
 
@@ -72,7 +73,8 @@ class Module(tf.Module):
                 out.extend(child.named_variables(path + "."))
             elif isinstance(child, (list, tuple)):   # a list of layers, like nn.ModuleList
                 for i, item in enumerate(child):
-                    out.extend(item.named_variables(f"{path}.{i}."))
+                    if isinstance(item, Module):
+                        out.extend(item.named_variables(f"{path}.{i}."))
         return out
 
 
@@ -103,8 +105,8 @@ class ConvTranspose2D(Module):
     """Transposed conv kxk with a stride and no padding (nn.ConvTranspose2d's defaults).
 
     x [B, H, W, in] -> [B, (H-1)*stride + k, (W-1)*stride + k, out]; k = stride = 2 doubles H, W.
-    Filter stored [k, k, out, in]: tf.nn.conv2d_transpose is the gradient of
-    tf.nn.conv2d, so its filter is the kernel of that conv (out -> in).
+    Filter stored [k, k, out, in]: tf.nn.conv2d_transpose is the gradient of a
+    tf.nn.conv2d from `out` to `in` channels, and takes that conv's HWIO kernel.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1):
@@ -117,9 +119,12 @@ class ConvTranspose2D(Module):
     def __call__(self, x, training=False):
         b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
         s, k = self.stride, self.kernel_size
-        # Unlike PyTorch, TF needs the output shape: several input sizes map to one output size.
+        # TF asks for the output shape: a strided conv maps several sizes to the same
+        # one, so the transpose's output size is ambiguous (PyTorch takes the
+        # smallest unless told otherwise with output_padding).
         out_shape = tf.stack([b, (h - 1) * s + k, (w - 1) * s + k, self.weight.shape[2]])
-        return tf.nn.conv2d_transpose(x, self.weight, out_shape, strides=s, padding="VALID") + self.bias
+        y = tf.nn.conv2d_transpose(x, self.weight, out_shape, strides=s, padding="VALID")
+        return y + self.bias
 
 
 class BatchNorm(Module):
@@ -129,9 +134,8 @@ class BatchNorm(Module):
     update the running averages (the variance with the unbiased estimate, as
     PyTorch and Chainer do); training=False: use the running averages.
     Variables: gamma, beta (trained), mean, var (running, not trained).
-    Written out with tf.nn.moments rather than tf.nn.batch_normalization,
-    which computes x * s + (beta - mean * s): equal in exact arithmetic, but
-    its gradient cancels digits when a channel's mean is large against its spread.
+    x [B, H, W, C] -> [B, H, W, C]. The formula is written out;
+    tf.nn.batch_normalization computes the same.
     """
 
     def __init__(self, channels: int, eps: float = BN_EPS, momentum: float = BN_MOMENTUM):
@@ -145,16 +149,16 @@ class BatchNorm(Module):
     def __call__(self, x, training=False):
         if not training:
             return (x - self.mean) * tf.math.rsqrt(self.var + self.eps) * self.gamma + self.beta
-        # Batch statistics are sums over B*H*W values per channel; see BN_DTYPE.
-        x64 = tf.cast(x, BN_DTYPE)
-        mean, var = tf.nn.moments(x64, axes=[0, 1, 2])        # var is the biased one
+        dtype = x.dtype
+        x = tf.cast(x, BN_DTYPE)                              # float64: see BN_DTYPE
+        mean, var = tf.nn.moments(x, axes=[0, 1, 2])          # per channel; var is the biased one
         n = tf.cast(tf.size(x) // tf.shape(x)[-1], BN_DTYPE)  # B*H*W values per channel
         m = self.momentum
-        self.mean.assign((1 - m) * self.mean + m * tf.cast(mean, tf.float32))
-        self.var.assign((1 - m) * self.var + m * tf.cast(var * n / (n - 1), tf.float32))
-        y = ((x64 - mean) * tf.math.rsqrt(var + self.eps) * tf.cast(self.gamma, BN_DTYPE)
+        self.mean.assign((1 - m) * self.mean + m * tf.cast(mean, dtype))
+        self.var.assign((1 - m) * self.var + m * tf.cast(var * n / (n - 1), dtype))   # unbiased
+        y = ((x - mean) * tf.math.rsqrt(var + self.eps) * tf.cast(self.gamma, BN_DTYPE)
              + tf.cast(self.beta, BN_DTYPE))
-        return tf.cast(y, x.dtype)
+        return tf.cast(y, dtype)
 
 
 def batch_norm(channels: int) -> BatchNorm:
@@ -272,7 +276,8 @@ def select_device(name: str) -> str:
     if kind not in ("gpu", "cuda") or not (index or "0").isdigit():
         raise UserError(f"--device {name}: not a device name; use auto, cpu, gpu or gpu:N.")
     if int(index or 0) >= len(gpus):
-        raise UserError(f"--device {name}: TensorFlow sees {len(gpus)} GPU(s) here; use --device cpu.")
+        raise UserError(f"--device {name}: TensorFlow sees {len(gpus)} GPU(s) here; "
+                        "use --device cpu.")
     return f"/GPU:{int(index or 0)}"
 
 
@@ -287,8 +292,8 @@ class Trainer:
         self.model = model
         self.loss_fn = make_loss(loss, task, ignore_index)
         self.lr, self.momentum = lr, momentum
-        self.variables = model.named_variables()
-        self.params = [(k, v) for k, v in self.variables if v.trainable]
+        # (neutral name, variable) of every trainable parameter, in definition order
+        self.params = [(k, v) for k, v in model.named_variables() if v.trainable]
         # SGD momentum buffers, one per trainable variable, in its TF layout
         with tf.device(self.device_name):
             self.velocity = [tf.Variable(tf.zeros_like(v), trainable=False) for _, v in self.params]
@@ -375,7 +380,8 @@ def trainer_factory(args, step: Step, build):
     def make_trainer(num_outputs, ignore_index=None):
         with tf.device(select_device(args.device)):   # variables are created on the device
             model = build(num_outputs)
-        return Trainer(model, step.task, args.loss, args.lr, args.momentum, args.device, ignore_index)
+        return Trainer(model, step.task, args.loss, args.lr, args.momentum, args.device,
+                       ignore_index)
     return make_trainer
 
 
