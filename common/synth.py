@@ -88,29 +88,29 @@ def _background(rng, w, h):
     """
     kind = rng.choice(["soil", "gravel", "litter", "moss"])
     if kind == "moss":
-        base = _mix(_rand_colour(rng, (40, 60, 20), (70, 100, 40)),
-                    _rand_colour(rng, (90, 130, 40), (150, 190, 90)),
+        base = _mix(_rand_colour(rng, (60, 90, 30), (100, 130, 60)),
+                    _rand_colour(rng, (110, 150, 50), (170, 210, 110)),
                     0.6 * _fractal(rng, h, w, (16, 3, 2)) + 0.4 * _noise(rng, h, w, 1))
     else:
-        base = _mix(_rand_colour(rng, (60, 50, 35), (110, 95, 75)),
-                    _rand_colour(rng, (120, 105, 80), (200, 185, 160)), _fractal(rng, h, w))
+        base = _mix(_rand_colour(rng, (90, 75, 55), (140, 125, 100)),
+                    _rand_colour(rng, (140, 125, 100), (220, 205, 180)), _fractal(rng, h, w))
     im = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(im)
     if kind == "gravel":
         for _ in range(int(w * h / 50)):
             x, y, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(1.5, 6)
-            grey = rng.integers(70, 210)
+            grey = rng.integers(90, 220)
             draw.ellipse([x - r, y - r * rng.uniform(0.5, 1), x + r, y + r * rng.uniform(0.5, 1)],
                          fill=tuple(int(grey + t) for t in rng.integers(-15, 15, 3)))
     elif kind == "litter":
         for _ in range(int(w * h / 150)):
             x, y, r, ang = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(5, 16), rng.uniform(0, np.pi)
-            v = rng.uniform(70, 180)
-            colour = tuple(int(v * f) for f in (1, rng.uniform(0.6, 0.9), rng.uniform(0.3, 0.5)))
+            v = rng.uniform(110, 210)
+            colour = tuple(int(v * f) for f in (1, rng.uniform(0.65, 0.9), rng.uniform(0.35, 0.55)))
             draw.polygon(_blob(rng, x, y, r, r * rng.uniform(0.3, 0.5), ang, 0.15), fill=colour)
             draw.line([(x - r * np.cos(ang), y - r * np.sin(ang)), (x + r * np.cos(ang), y + r * np.sin(ang))],
                       fill=tuple(int(c * 0.7) for c in colour), width=1)
-    for _ in range(rng.integers(1, 5)):
+    for _ in range(rng.integers(0, 4)):
         x, y, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.03, 0.1) * min(w, h)
         kind = rng.integers(3)
         if kind == 0:      # a dark patch: a hole, a wet spot, a dark leaf
@@ -129,7 +129,7 @@ def _background(rng, w, h):
 
 def _body_colour(rng):
     """Dark brown/olive/grey skin, the same family for both species."""
-    v = rng.uniform(30, 65)
+    v = rng.uniform(20, 50)
     return tuple(int(v * f) for f in (rng.uniform(0.9, 1.2), rng.uniform(0.8, 1.05), rng.uniform(0.6, 0.9)))
 
 
@@ -218,7 +218,7 @@ def _marks(rng, region, kind, unit, coverage, centres):
             c = (x, y) + t * unit * rng.uniform(-1, 1) + n * unit * rng.uniform(-0.5, 0.5)
             draw.polygon(_blob(rng, *c, unit * rng.uniform(0.8, 1.6), unit * rng.uniform(0.5, 0.9), angle, 0.5), fill=1)
         else:
-            c = (x, y) + t * unit * rng.normal(0, 2) + n * unit * rng.uniform(-1, 1)
+            c = (x, y) + t * unit * rng.normal(0, 1.2) + n * unit * rng.uniform(-1, 1)
             rad = max(0.8, unit * rng.uniform(0.2, 0.35))
             box = [c[0] - 2 * rad, c[1] - 2 * rad, c[0] + 2 * rad, c[1] + 2 * rad]
             if np.asarray(im.crop(tuple(int(v) for v in box))).any():
@@ -245,7 +245,7 @@ def _skin(rng, img, region, kind, unit, centres):
     dx, dy = rng.uniform(-0.4, 0.4, 2) * unit
     shadow = np.asarray(m.transform(m.size, Image.AFFINE, (1, 0, -dx, 0, 1, -dy))
                         .filter(ImageFilter.GaussianBlur(unit * 0.6)), np.float32) / 255
-    img *= 1 - 0.5 * shadow[..., None]
+    img *= 1 - 0.3 * shadow[..., None]
     # Rounded body: brighter along the middle, darker at the edges; fine skin grain.
     shade = np.asarray(m.filter(ImageFilter.GaussianBlur(max(1, unit * 0.5))), np.float32) / 255
     h, w = region.shape

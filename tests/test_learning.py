@@ -26,7 +26,7 @@ def test_binarization_learns(framework, tmp_path):
     curve = np.array(m["loss_curve"])
     assert curve[-10:].mean() < 0.6 * curve[:10].mean(), "loss did not fall"
     newt = m["per_class_iou"]["newt"]
-    assert newt > max(0.5, 2 * constant_predictor_best_iou(32)), m["per_class_iou"]
+    assert newt > max(0.3, 3 * constant_predictor_best_iou(32)), m["per_class_iou"]
     assert m["test_loss"] < curve[:10].mean()
 
 

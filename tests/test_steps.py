@@ -57,7 +57,7 @@ def test_evaluation_uses_inference_batchnorm(framework, step):
     """In inference mode an image's logits do not depend on the rest of the batch;
     with batch statistics (training mode) they do."""
     mod = load_step(framework, step)
-    args = mod.lab.parse_args(mod.__file__, None, [])
+    args = mod.lab.parse_args(mod.__file__, None, [], getattr(mod, "add_arguments", None))
     st = mod.step(args)
     trainer = mod.lab.trainer_factory(args, st, lambda n: mod.build(n, args))(
         1 if st.task == "binary" else 3)
