@@ -198,6 +198,19 @@ class _Newt:
         return np.asarray(im, bool)
 
 
+def _stamp(acc, polygon):
+    """Fill a polygon [(x, y), ...] into the bool array acc, in place."""
+    pts = np.asarray(polygon)
+    x0, y0 = np.floor(pts.min(0)).astype(int)
+    x1, y1 = np.ceil(pts.max(0)).astype(int) + 1
+    im = Image.new("L", (x1 - x0, y1 - y0), 0)
+    ImageDraw.Draw(im).polygon([(x - x0, y - y0) for x, y in pts], fill=1)
+    h, w = acc.shape
+    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)   # clip to acc
+    if cx0 < cx1 and cy0 < cy1:
+        acc[cy0:cy1, cx0:cx1] |= np.asarray(im, bool)[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+
+
 def _marks(rng, region, kind, unit, coverage, centres):
     """Where the accent colour goes: [H,W] bool inside region.
 
@@ -207,27 +220,27 @@ def _marks(rng, region, kind, unit, coverage, centres):
     `angle`, kind 2 (madara) small round spots, `unit` (half the body width) sets
     their size.
     """
-    h, w = region.shape
-    im = Image.new("L", (w, h), 0)
-    draw = ImageDraw.Draw(im)
-    total = region.sum()
+    acc = np.zeros_like(region)
+    todo = coverage * region.sum()
     for i in range(400):
         x, y, angle = centres[i % len(centres)]
         t, n = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
+        spread = unit * (1 + i / 40)   # patches grow along the body until the coverage is met
         if kind == 1:
-            c = (x, y) + t * unit * rng.uniform(-1, 1) + n * unit * rng.uniform(-0.5, 0.5)
-            draw.polygon(_blob(rng, *c, unit * rng.uniform(0.8, 1.6), unit * rng.uniform(0.5, 0.9), angle, 0.5), fill=1)
+            c = (x, y) + t * spread * rng.uniform(-1, 1) + n * unit * rng.uniform(-0.5, 0.5)
+            mark = _blob(rng, *c, unit * rng.uniform(0.8, 1.6), unit * rng.uniform(0.5, 0.9), angle, 0.5)
         else:
-            c = (x, y) + t * unit * rng.normal(0, 1.2) + n * unit * rng.uniform(-1, 1)
+            c = (x, y) + t * spread * rng.normal(0, 1.2) + n * unit * rng.uniform(-1, 1)
             rad = max(0.8, unit * rng.uniform(0.2, 0.35))
-            box = [c[0] - 2 * rad, c[1] - 2 * rad, c[0] + 2 * rad, c[1] + 2 * rad]
-            if np.asarray(im.crop(tuple(int(v) for v in box))).any():
+            near = acc[max(0, int(c[1] - 2 * rad)):int(c[1] + 2 * rad) + 1,
+                       max(0, int(c[0] - 2 * rad)):int(c[0] + 2 * rad) + 1]
+            if near.any():
                 continue   # keep spots apart: a spot never touches another one
-            draw.ellipse([c[0] - rad, c[1] - rad, c[0] + rad, c[1] + rad], fill=1)
-        acc = np.asarray(im, bool) & region
-        if acc.sum() >= coverage * total:
+            mark = _blob(rng, *c, rad, rad, 0, 0.2, 8)
+        _stamp(acc, mark)
+        if (acc & region).sum() >= todo:
             break
-    return acc
+    return acc & region
 
 
 def _skin(rng, img, region, kind, unit, centres):
@@ -386,6 +399,7 @@ def ensure_dataset(root=None):
                         "delete it or pass another folder")
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    tmp.chmod(0o755)   # mkdtemp makes it private; the dataset is not
     try:
         generate(tmp)
         if root.exists() and _version(root) != VERSION:

@@ -14,12 +14,13 @@ Every pixel sees only a 13x13 window of the image (six 3x3 convolutions):
 enough to tell a newt's skin from leaves, not to see the whole animal.
 Labels: every class other than background counts as "newt".
 Keras works channels-last (NHWC); keras.Input(shape=(None, None, 3)) accepts
-any image size.
+any image size. Layer "trunk-0-conv" holds the weights that the other
+frameworks call trunk.0.conv.weight and .bias (seg_keras.LAYER_SEP says why "-").
 """
 import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
 
 def BinarizationNet(num_outputs: int = 1, width: int = 32) -> keras.Model:

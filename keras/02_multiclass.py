@@ -14,8 +14,8 @@ sees too little of it: this network is the baseline the next steps beat.
 """
 import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
 
 def MulticlassNet(num_classes: int, width: int = 32) -> keras.Model:

@@ -15,8 +15,8 @@ this suite uses true nearest neighbour (Keras: UpSampling2D(interpolation="neare
 """
 import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
 
 def NearestNet(num_classes: int, width: int = 32) -> keras.Model:

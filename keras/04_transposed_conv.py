@@ -16,8 +16,8 @@ docs/framework-differences.md).
 """
 import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
 
 def TransposedConvNet(num_classes: int, width: int = 32) -> keras.Model:

@@ -15,8 +15,8 @@ NHWC here, axis 1 in NCHW); the order matters when weights are exchanged.
 """
 import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
 
 def ConcatNet(num_classes: int, width: int = 32) -> keras.Model:

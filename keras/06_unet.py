@@ -20,8 +20,8 @@ to fit a laptop CPU (--width 64 gives the paper's channels).
 """
 import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
 
 def double_conv(x, filters, name):

@@ -392,5 +392,11 @@ def trainer_factory(args, step: Step, build):
 
 def run(args, step: Step, build) -> dict:
     """Train and evaluate: build(num_outputs) -> keras.Model."""
-    keras.utils.set_random_seed(args.seed)   # nothing here draws from it; set for user additions
+    # Nothing here draws from it; seeded for user additions. keras.utils.set_random_seed
+    # would import TensorFlow even on the torch backend (seconds, and 400 MB), so not there.
+    if BACKEND == "torch":
+        import torch
+        torch.manual_seed(args.seed)
+    else:
+        keras.utils.set_random_seed(args.seed)
     return runner.run(args, step, trainer_factory(args, step, build), FRAMEWORK, label=LABEL)
