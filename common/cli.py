@@ -36,7 +36,7 @@ def _number(kind, lo=None, hi=None, lo_open=False, what="a number"):
 
 
 def build_parser(step: str, framework: str, description: str | None = None,
-                 add_arguments=None) -> argparse.ArgumentParser:
+                 add_arguments=None, out_label: str | None = None) -> argparse.ArgumentParser:
     """The shared parser; add_arguments(parser) adds a step's own flags."""
     p = argparse.ArgumentParser(
         prog=f"{framework}/{step}.py", description=description,
@@ -63,7 +63,7 @@ def build_parser(step: str, framework: str, description: str | None = None,
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
                    help="random horizontal/vertical flips while training (default: on)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help=f"output folder (default: runs/{framework}/{step})")
+                   help=f"output folder (default: runs/{out_label or framework}/{step})")
     p.add_argument("--device", default="auto",
                    help="auto, cpu, or gpu / cuda[:N] (default: auto = GPU when one is visible)")
     p.add_argument("--dry-run", action="store_true",
@@ -82,7 +82,7 @@ def build_parser(step: str, framework: str, description: str | None = None,
 def parse_args(step: str, framework: str, argv=None, description=None, add_arguments=None,
                out_label: str | None = None):
     """Parse argv; fill in the default --out (runs/<out_label or framework>/<step>)."""
-    args = build_parser(step, framework, description, add_arguments).parse_args(argv)
+    args = build_parser(step, framework, description, add_arguments, out_label).parse_args(argv)
     if args.out is None:
         args.out = RUNS / (out_label or framework) / step
     return args

@@ -137,25 +137,38 @@ def test_ensure_dataset_keeps_foreign_folder(tmp_path, fast_generate):
     assert (root / "photo.jpg").exists() and not fast_generate
 
 
-def test_species_share_colours(tmp_path):
-    """Akahara and madara pixels have nearly the same colour statistics.
+def paired_pixels(n=60, size=80):
+    """RGB pixels [N, 3] of the same newts rendered once as akahara, once as madara.
 
-    If one species were redder, brighter or lighter-spotted on average, a
-    1x1 convolution could tell them apart and the lessons about receptive
-    fields would show nothing.
+    render_sample with the same generator and the other species changes only
+    that newt's marks, so any difference here comes from the species alone.
     """
-    root = synth.generate(tmp_path / "newts", seed=5, n_train=40, n_test=0, min_side=64, max_side=96)
-    pixels = {1: [], 2: []}
-    for _, image_path, mask_path in pairs(root, "train"):
-        image, mask = np.asarray(Image.open(image_path)), np.asarray(Image.open(mask_path))
-        for k in pixels:
-            pixels[k].append(image[mask == k].astype(np.float64))
-    a, m = (np.concatenate(pixels[k]) for k in (1, 2))
-    assert min(len(a), len(m)) > 5000
-    assert np.abs(a.mean(0) - m.mean(0)).max() < 12, (a.mean(0), m.mean(0))
-    assert np.abs(a.std(0) - m.std(0)).max() < 12, (a.std(0), m.std(0))
-    # Colour histograms (8 levels a channel) overlap almost entirely.
-    def histogram(p):
-        bins = (p // 32).astype(int) @ [64, 8, 1]
-        return np.bincount(bins, minlength=512) / len(p)
-    assert np.minimum(histogram(a), histogram(m)).sum() > 0.75
+    akahara, madara = [], []
+    for i in range(n):
+        a_image, a_mask = synth.render_sample(np.random.default_rng([7, i]), size, size, species=1)
+        m_image, m_mask = synth.render_sample(np.random.default_rng([7, i]), size, size, species=2)
+        newt = a_mask != m_mask        # the largest newt: the only pixels whose label changed
+        assert np.array_equal(a_mask > 0, m_mask > 0) and newt.any()
+        akahara.append(a_image[newt].astype(np.float64))
+        madara.append(m_image[newt].astype(np.float64))
+    return np.concatenate(akahara), np.concatenate(madara)
+
+
+def histogram(pixels):
+    """Share of pixels in each of 8x8x8 colour bins."""
+    return np.bincount((pixels // 32).astype(int) @ [64, 8, 1], minlength=512) / len(pixels)
+
+
+def test_species_share_colours():
+    """The species differ by the layout of their marks, not by colour.
+
+    If akahara were redder, brighter or more marked than madara on average, a
+    1x1 convolution could tell them apart and the lessons about receptive
+    fields would show nothing. Measured: means within ~2 levels, histograms
+    overlapping ~0.9; a red-vs-cream mark colour per species fails this test.
+    """
+    akahara, madara = paired_pixels()
+    assert len(akahara) > 20000
+    assert np.abs(akahara.mean(0) - madara.mean(0)).max() < 4, (akahara.mean(0), madara.mean(0))
+    assert np.abs(akahara.std(0) - madara.std(0)).max() < 6, (akahara.std(0), madara.std(0))
+    assert np.minimum(histogram(akahara), histogram(madara)).sum() > 0.85

@@ -9,13 +9,13 @@ Unpooling has no weights, and the decoder needs no copy of the encoder's
 maps, only one index per pooled value: SegNet's memory argument.
 
     x [B, 3, S, S]
-      level i = 0, 1, 2 (side S/2^i; channels 32, 64, 128):
+      level i = 0, 1, 2 (side S/2^i; channels 48, 96, 192):
         enc.i (ConvBNReLU x 2) -> pool 2x2, keeping the indices
-      [B, 128, S/8, S/8]
+      [B, 192, S/8, S/8]
       level i = 2, 1, 0:
         unpool with enc.i's indices (side S/2^i) -> dec.i (ConvBN x 2, no
         ReLU; the second one halves the channels, except at level 0)
-      [B, 32, S, S] -> head (1x1) [B, C, S, S]            S must be divisible by 8
+      [B, 48, S, S] -> head (1x1) [B, C, S, S]            S must be divisible by 8
 
     S = 64: pooled maps 32, 16, 8; a bottom cell sees 36x36 input pixels, an
     output pixel 64x64.
@@ -51,13 +51,13 @@ well, every unpooling sees such a map, and the network learned markedly
 slower: a 4-level version could not fit even a single batch in 60
 iterations, where UNet could. Now only the bottom unpooling does.
 
-Departures from the paper: 3 levels of two 3x3 convolutions, widths 32 to 128
+Departures from the paper: 3 levels of two 3x3 convolutions, widths 48 to 192
 (SegNet: VGG16's 5 levels of 2-2-3-3-3 convolutions, 64 to 512 channels,
 ReLU in the decoder; SegNet-Basic: 4 levels of one 7x7 convolution, 64
 channels). With 4 levels the 4x4 bottom map has to carry everything the
 decoder knows (indices are all it gets besides) and the network learned more
 slowly here. No ImageNet weights; no bias in the convolutions (BatchNorm
-follows each one and cancels a bias); the last decoder level keeps 32
+follows each one and cancels a bias); the last decoder level keeps 48
 channels and a 1x1 head gives the classes, like every step of this suite;
 no class-balanced loss (the paper weights classes by median frequency).
 """
@@ -90,9 +90,9 @@ def decoder_block(in_channels, out_channels):
 
 
 class SegNet(nn.Module):
-    def __init__(self, num_classes: int, depth: int = 3, width: int = 32):
+    def __init__(self, num_classes: int, depth: int = 3, width: int = 48):
         super().__init__()
-        chans = [width * 2 ** i for i in range(depth)]    # 32, 64, 128
+        chans = [width * 2 ** i for i in range(depth)]    # 48, 96, 192
         ins = [3] + chans[:-1]
         self.enc = nn.ModuleList([encoder_block(ins[i], chans[i]) for i in range(depth)])
         # dec.i works at the side of enc.i and unpools with enc.i's indices
