@@ -106,8 +106,8 @@ class FCN8s(nn.Module):
         pool4 = F.max_pool2d(self.conv4(pool3), 2)       # 1/16
         pool5 = F.max_pool2d(self.conv5(pool4), 2)       # 1/32
         x = F.relu(self.fc7(F.relu(self.fc6(pool5))))
-        score = self.score_fr(x)                                      # FCN-32s would upsample this x32
-        fuse_pool4 = self.upscore2(score) + self.score_pool4(pool4)  # FCN-16s: ... this x16
+        score = self.score_fr(x)                         # FCN-32s would upsample this x32
+        fuse_pool4 = self.upscore2(score) + self.score_pool4(pool4)   # FCN-16s: this x16
         fuse_pool3 = self.upscore_pool4(fuse_pool4) + self.score_pool3(pool3)
         return self.upscore8(fuse_pool3)                 # FCN-8s
 

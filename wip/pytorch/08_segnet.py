@@ -32,7 +32,7 @@ Encoder order: Conv -> BatchNorm -> ReLU, the paper's order, NOT the
 exercise's Conv -> ReLU -> BatchNorm, and here the order matters beyond
 style: ties. Where a 2x2 window has four negative pre-activations, the
 exercise's order gives four ReLU zeros that BatchNorm then maps to four
-EQUAL values: a tie, whose value is not zero. Which of the four positions
+EQUAL values: a tie, whose value is in general not zero. Which of the four positions
 wins a tie is an implementation choice (PyTorch keeps the first maximum in
 row-major order: top-left, top-right, bottom-left, bottom-right), so
 frameworks could unpool the same value to different places. With BatchNorm
@@ -54,12 +54,12 @@ iterations, where UNet could. Now only the bottom unpooling does.
 Departures from the paper: 3 levels of two 3x3 convolutions, widths 48 to 192
 (SegNet: VGG16's 5 levels of 2-2-3-3-3 convolutions, 64 to 512 channels,
 ReLU in the decoder; SegNet-Basic: 4 levels of one 7x7 convolution, 64
-channels). With 4 levels the 4x4 bottom map has to carry everything the
-decoder knows (indices are all it gets besides) and the network learned more
-slowly here. No ImageNet weights; no bias in the convolutions (BatchNorm
-follows each one and cancels a bias); the last decoder level keeps 48
-channels and a 1x1 head gives the classes, like every step of this suite;
-no class-balanced loss (the paper weights classes by median frequency).
+channels). With 4 levels a 4x4 bottom map carries all the decoder gets
+besides the indices; 3 levels learned a little faster here. No ImageNet
+weights; no bias in the convolutions (BatchNorm follows each one and cancels
+a bias); the last decoder level keeps 48 channels and a 1x1 head gives the
+classes, like every step of this suite; no class-balanced loss (the paper
+weights classes by median frequency).
 """
 from torch import nn
 
@@ -67,7 +67,7 @@ import seg_torch as lab
 
 
 class ConvBN(nn.Module):
-    """Conv 3x3 (no bias) -> BatchNorm, no ReLU: the decoder's layer. Names <block>.conv, <block>.bn."""
+    """Conv 3x3 (no bias) -> BatchNorm, no ReLU: the decoder's layer; <block>.conv, <block>.bn."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
