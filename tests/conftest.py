@@ -23,7 +23,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from common.frameworks import installed  # noqa: E402
 
 STEPS = ("01_binarization", "02_multiclass", "03_nearest", "04_transposed_conv", "05_concat",
-         "06_unet")
+         "06_unet", "07_fcn8s", "08_segnet", "09_deeplabv3plus")
 SHARED_DATA = REPO.parent / "shared" / "datasets" / "imori-train"
 
 
