@@ -56,8 +56,9 @@ def build_parser(step: str, framework: str, description: str | None = None,
     p.add_argument("--momentum", type=_number(float, 0, 0.999, what="a momentum"), default=0.9,
                    help="SGD momentum (default: 0.9)")
     p.add_argument("--loss", choices=LOSSES, default="ce",
-                   help="training loss; for binarisation 'ce' is sigmoid binary cross-entropy "
-                        "(default: ce)")
+                   help="training loss: cross-entropy, soft Dice, soft Jaccard (IoU), focal "
+                        "(gamma 2) or 0.5 dice + 0.5 ce; for binarisation 'ce' is sigmoid binary "
+                        "cross-entropy; definitions in common/losses.py (default: ce)")
     p.add_argument("--seed", type=_number(int, 0, 2**31 - 1, what="a seed"), default=0,
                    help="seed for initial weights, batch order and flips (default: 0)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from common import data, metrics, synth, viz
+from common import data, losses, metrics, synth, viz
 from common.errors import UserError
 from common.frameworks import environment
 from common.weights import atomic_write, check_compatible, init_weights, load_npz, save_npz
@@ -90,25 +90,32 @@ def to_layout(x: np.ndarray, layout: str) -> np.ndarray:
     return data.to_nchw(x) if layout == "NCHW" else np.ascontiguousarray(x)
 
 
-def predict(trainer, images, targets, task, batch=EVAL_BATCH, ignore_index=None):
-    """Logits (NCHW) of every image with BatchNorm in inference mode; mean loss per labelled pixel."""
-    logits, total, weight = [], 0.0, 0
+def predict(trainer, images, targets, task, batch=EVAL_BATCH, ignore_index=None, loss="ce"):
+    """Logits (NCHW) of every image with BatchNorm in inference mode, and the --loss over them all.
+
+    The loss is common/losses.py's, over the whole split as if it were one
+    batch: Dice and Jaccard are ratios of sums, not means over pixels, so the
+    split's value comes from per-class sums added over the batches
+    (losses.statistics), not from averaging per-batch losses. For ce and
+    focal that is the mean over labelled pixels, as before.
+    """
+    logits, stats = [], None
     for s in range(0, len(images), batch):
         x = to_layout(images[s:s + batch], trainer.layout)
         y = targets[s:s + batch]
-        out, loss = trainer.eval_batch(x, y)
-        n = int(np.sum(y != ignore_index)) if ignore_index is not None else y.size
+        out, _ = trainer.eval_batch(x, y)
         logits.append(np.asarray(out, np.float32))
-        total += float(loss) * n
-        weight += n
+        batch_stats = losses.statistics(logits[-1], y, task, ignore_index)
+        stats = batch_stats if stats is None else losses.add_statistics(stats, batch_stats)
     logits = np.concatenate(logits)
+    test_loss = losses.from_statistics(loss, stats) if stats and stats["count"] else None
     if task == "binary":
         probs = 1.0 / (1.0 + np.exp(-logits[:, 0]))
         pred = (logits[:, 0] > 0).astype(np.uint8)   # sigmoid > 0.5  <=>  logit > 0
     else:
         probs = None
         pred = logits.argmax(axis=1).astype(np.uint8)
-    return logits, pred, probs, (total / weight if weight else float("nan"))
+    return logits, pred, probs, test_loss
 
 
 class StopOnSigint:
@@ -228,10 +235,11 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
         trainer.set_weights(step.init(weights) if step.init else weights)
 
     batches = data.Batches(train, args.batch_size, args.seed, flip=args.flip)
-    times = []
+    times, loop_times = [], []   # the train step alone; the whole iteration (data, logging, ...)
     progress = Progress(start, iters, f"{label} {step.name}")
     with StopOnSigint() as stop:
         for i in range(start, iters):
+            t_loop = time.perf_counter()
             x, y = batches.batch(i)
             t0 = time.perf_counter()
             loss = float(trainer.train_step(to_layout(x, trainer.layout),
@@ -254,15 +262,19 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
                 raise SystemExit(130)
             if (i + 1) % args.checkpoint_every == 0 and i + 1 < iters:
                 save_checkpoint(ckpt_path, trainer, i + 1, history, args, step, framework)
+            loop_times.append(time.perf_counter() - t_loop)
     progress.close()
     if iters > start:
         save_checkpoint(ckpt_path, trainer, iters, history, args, step, framework)
 
     y_test = to_targets(test.masks, step.task, ignore)
-    _, pred, probs, test_loss = predict(trainer, test.images, y_test, step.task, ignore_index=ignore)
+    _, pred, probs, test_loss = predict(trainer, test.images, y_test, step.task, ignore_index=ignore,
+                                        loss=args.loss)
     scores = metrics.evaluate(y_test, pred, len(classes), ignore_index=ignore)
 
-    ms = 1000 * float(np.median(times[1:] if len(times) > 1 else times)) if times else None
+    def median_ms(t):   # the first iteration (tracing, allocation) is left out
+        return 1000 * float(np.median(t[1:] if len(t) > 1 else t)) if t else None
+    ms = median_ms(times)
     result = {
         "framework": framework,
         "step": step.name,
@@ -279,6 +291,7 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
         "label": label,
         "task": step.task,
         "loss": args.loss,
+        "loss_definition": losses.describe(args.loss),   # formula and constants; test_loss uses it
         "classes": list(classes),
         "ignore_index": ignore,
         "mean_dice": scores["mean_dice"],
@@ -289,6 +302,7 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
                     "resumed_from": start or None, **step.extra},
         "train_images": len(train), "test_images": len(test),
         "device": getattr(trainer, "device_name", "cpu"),
+        "ms_per_iter_loop": median_ms(loop_times),   # the whole iteration: data, step, logging
         "loss_curve": history,
         "environment": environment(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

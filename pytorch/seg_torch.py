@@ -22,6 +22,7 @@ from torch import nn  # noqa: E402
 
 from common import cli, runner  # noqa: E402
 from common.errors import UserError, exit_on_user_error  # noqa: E402,F401
+from common.losses import CE_DICE_WEIGHT, EPS, FOCAL_GAMMA  # noqa: E402
 from common.runner import Step  # noqa: E402,F401
 
 FRAMEWORK = "pytorch"
@@ -78,13 +79,28 @@ class ConvBNReLU(nn.Module):
 
 
 # ----------------------------------------------------------------- losses
+# The five --loss choices. Definitions, constants and the choices behind them
+# (smoothing, averaging over classes, focal's gamma, the ce+dice weight):
+# common/losses.py, the NumPy reference tests/test_losses.py compares these with.
+# Every loss keeps its logits' dtype (the parity tests run PyTorch in float64).
+def _labelled(y, ignore_index, dtype):
+    """(labels with ignored pixels set to 0, weight of the same shape: 1 labelled, 0 ignored)."""
+    if ignore_index is None:
+        return y.long(), torch.ones(y.shape, dtype=dtype, device=y.device)
+    keep = y != ignore_index
+    return torch.where(keep, y, torch.zeros_like(y)).long(), keep.to(dtype)
+
+
+def _mean_over(per_pixel, w):
+    """Mean over labelled pixels (w = 1); 0, with zero gradient, when there are none."""
+    return (per_pixel * w).sum() / w.sum().clamp_min(1)
+
+
 def sigmoid_cross_entropy(logits, y, ignore_index=None):
     """Binary cross-entropy on logits [B,1,H,W] vs 0/1 targets [B,H,W], mean over labelled pixels."""
     z = logits[:, 0]
-    if ignore_index is None:
-        return F.binary_cross_entropy_with_logits(z, y.float())
-    keep = y != ignore_index
-    return F.binary_cross_entropy_with_logits(z[keep], y[keep].float())
+    t, w = _labelled(y, ignore_index, z.dtype)
+    return _mean_over(F.binary_cross_entropy_with_logits(z, t.to(z.dtype), reduction="none"), w)
 
 
 def softmax_cross_entropy(logits, y, ignore_index=None):
@@ -93,19 +109,87 @@ def softmax_cross_entropy(logits, y, ignore_index=None):
     Every pixel is one classification sample: logits [B,C,H,W] become
     [B*H*W, C] and labels [B,H,W] become [B*H*W]; the loss is their mean.
     (F.cross_entropy also accepts [B,C,H,W] directly; we reshape to show it.)
+    The sum is divided by the labelled count floored at 1: F.cross_entropy's
+    own mean gives NaN when every pixel is ignored.
     """
     c = logits.shape[1]
     flat = logits.permute(0, 2, 3, 1).reshape(-1, c)
-    return F.cross_entropy(flat, y.reshape(-1).long(),
-                           ignore_index=-100 if ignore_index is None else ignore_index)
+    labels = y.reshape(-1).long()
+    ignore = -100 if ignore_index is None else ignore_index
+    total = F.cross_entropy(flat, labels, ignore_index=ignore, reduction="sum")
+    return total / (labels != ignore).sum().clamp_min(1)
+
+
+def cross_entropy(logits, y, task, ignore_index=None):
+    """--loss ce: sigmoid BCE for binary, softmax cross-entropy for multiclass."""
+    fn = sigmoid_cross_entropy if task == "binary" else softmax_cross_entropy
+    return fn(logits, y, ignore_index)
+
+
+def focal_loss(logits, y, task, ignore_index=None, gamma=FOCAL_GAMMA):
+    """Focal loss (Lin et al. 2017): mean over labelled pixels of -(1 - p_t)^gamma log p_t.
+
+    p_t is the probability of the pixel's true class; 1 - p_t = -expm1(log p_t),
+    exact also when p_t is close to 1. No alpha; gamma = 0 gives ce.
+    logits [B,C,H,W] (C = 1: binary, sigmoid), labels [B,H,W].
+    """
+    t, w = _labelled(y, ignore_index, logits.dtype)
+    if task == "binary":
+        ce = F.binary_cross_entropy_with_logits(logits[:, 0], t.to(logits.dtype), reduction="none")
+    else:
+        ce = F.cross_entropy(logits, t, reduction="none")          # [B,H,W] = -log p_t
+    return _mean_over((-torch.expm1(-ce)) ** gamma * ce, w)
+
+
+def _region_sums(logits, y, task, ignore_index):
+    """Per-class sums over the labelled pixels of the whole batch, each [K]:
+    I = sum p*t, P = sum p, T = sum t (t one-hot). Binary: K = 1, the foreground."""
+    t, w = _labelled(y, ignore_index, logits.dtype)
+    if task == "binary":
+        p = torch.sigmoid(logits)                                   # [B,1,H,W]
+        t = (t == 1).to(logits.dtype)[:, None]                      # [B,1,H,W]
+    else:
+        p = torch.softmax(logits, dim=1)                            # [B,C,H,W]
+        t = F.one_hot(t, logits.shape[1]).permute(0, 3, 1, 2).to(logits.dtype)
+    w = w[:, None]                                                  # ignored pixels: 0
+    dims = (0, 2, 3)                                                # batch and pixels
+    return (p * t * w).sum(dims), (p * w).sum(dims), (t * w).sum(dims)
+
+
+def _mean_over_present(scores, true):
+    """Mean of 1 - score over the classes with a true pixel (T > 0); 0 if there is none."""
+    present = (true > 0).to(scores.dtype)
+    return ((1 - scores) * present).sum() / present.sum().clamp_min(1)
+
+
+def dice_loss(logits, y, task, ignore_index=None):
+    """Soft Dice loss: 1 - 2 I / max(P + T, EPS) per class, mean over classes present in the batch."""
+    i, p, t = _region_sums(logits, y, task, ignore_index)
+    return _mean_over_present(2 * i / (p + t).clamp_min(EPS), t)
+
+
+def jaccard_loss(logits, y, task, ignore_index=None):
+    """Soft Jaccard (IoU) loss: 1 - I / max(P + T - I, EPS) per class, mean over classes present."""
+    i, p, t = _region_sums(logits, y, task, ignore_index)
+    return _mean_over_present(i / (p + t - i).clamp_min(EPS), t)
+
+
+def ce_dice_loss(logits, y, task, ignore_index=None):
+    """--loss ce+dice: CE_DICE_WEIGHT * dice + (1 - CE_DICE_WEIGHT) * ce."""
+    return (CE_DICE_WEIGHT * dice_loss(logits, y, task, ignore_index)
+            + (1 - CE_DICE_WEIGHT) * cross_entropy(logits, y, task, ignore_index))
+
+
+LOSSES = {"ce": cross_entropy, "dice": dice_loss, "jaccard": jaccard_loss, "focal": focal_loss,
+          "ce+dice": ce_dice_loss}
 
 
 def make_loss(name: str, task: str, ignore_index=None):
-    """loss(logits, y) for --loss name and the step's task."""
-    if name != "ce":
-        raise UserError(f"--loss {name} is not available in {FRAMEWORK} yet; use --loss ce.")
-    fn = sigmoid_cross_entropy if task == "binary" else softmax_cross_entropy
-    return lambda logits, y: fn(logits, y, ignore_index)
+    """loss(logits, y) for --loss name and the step's task ("binary" or "multiclass")."""
+    if name not in LOSSES:
+        raise UserError(f"--loss {name}: unknown; choose one of {', '.join(LOSSES)}.")
+    fn = LOSSES[name]
+    return lambda logits, y: fn(logits, y, task, ignore_index)
 
 
 # ------------------------------------------------------- neutral weights
