@@ -31,6 +31,7 @@ import tensorflow as tf  # noqa: E402
 
 from common import cli, runner  # noqa: E402
 from common.errors import UserError, exit_on_user_error  # noqa: E402,F401
+from common.losses import CE_DICE_WEIGHT, EPS, FOCAL_GAMMA  # noqa: E402
 from common.runner import Step  # noqa: E402,F401
 
 FRAMEWORK = "tensorflow"
@@ -198,20 +199,30 @@ class CBR(Module):
 
 
 # ----------------------------------------------------------------- losses
-def _labelled(y, ignore_index):
-    """(labels with ignored pixels set to 0, float weight 1 = labelled, 0 = ignored)."""
+# The five --loss choices. Definitions, constants and the choices behind them
+# (smoothing, averaging over classes, focal's gamma, the ce+dice weight):
+# common/losses.py, the NumPy reference tests/test_losses.py compares these with.
+# Written for tf.function: ignored pixels get weight 0 instead of being
+# dropped, so every tensor keeps its shape.
+def _labelled(y, ignore_index, dtype=tf.float32):
+    """(labels with ignored pixels set to 0, weight of the same shape: 1 labelled, 0 ignored)."""
     if ignore_index is None:
-        return y, tf.ones(tf.shape(y), tf.float32)
+        return y, tf.ones(tf.shape(y), dtype)
     keep = tf.not_equal(y, ignore_index)
-    return tf.where(keep, y, tf.zeros_like(y)), tf.cast(keep, tf.float32)
+    return tf.where(keep, y, tf.zeros_like(y)), tf.cast(keep, dtype)
+
+
+def _mean_over(per_pixel, w):
+    """Mean over labelled pixels (w = 1); 0, with zero gradient, when there are none."""
+    return tf.reduce_sum(per_pixel * w) / tf.maximum(tf.reduce_sum(w), 1.0)
 
 
 def sigmoid_cross_entropy(logits, y, ignore_index=None):
     """Binary cross-entropy on logits [B,H,W,1] vs 0/1 targets [B,H,W], mean over labelled pixels."""
-    y, w = _labelled(y, ignore_index)
-    per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, tf.float32),
+    y, w = _labelled(y, ignore_index, logits.dtype)
+    per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, logits.dtype),
                                                         logits=logits[..., 0])
-    return tf.reduce_sum(per_pixel * w) / tf.reduce_sum(w)
+    return _mean_over(per_pixel, w)
 
 
 def softmax_cross_entropy(logits, y, ignore_index=None):
@@ -224,18 +235,84 @@ def softmax_cross_entropy(logits, y, ignore_index=None):
     TF's sparse cross-entropy has no ignore_index.
     """
     c = logits.shape[-1]
-    y, w = _labelled(tf.reshape(y, [-1]), ignore_index)
+    y, w = _labelled(tf.reshape(y, [-1]), ignore_index, logits.dtype)
     per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y,
                                                                logits=tf.reshape(logits, [-1, c]))
-    return tf.reduce_sum(per_pixel * w) / tf.reduce_sum(w)
+    return _mean_over(per_pixel, w)
+
+
+def cross_entropy(logits, y, task, ignore_index=None):
+    """--loss ce: sigmoid BCE for binary, softmax cross-entropy for multiclass."""
+    fn = sigmoid_cross_entropy if task == "binary" else softmax_cross_entropy
+    return fn(logits, y, ignore_index)
+
+
+def focal_loss(logits, y, task, ignore_index=None, gamma=FOCAL_GAMMA):
+    """Focal loss (Lin et al. 2017): mean over labelled pixels of -(1 - p_t)^gamma log p_t.
+
+    p_t is the probability of the pixel's true class; 1 - p_t = -expm1(log p_t),
+    exact also when p_t is close to 1. No alpha; gamma = 0 gives ce.
+    logits [B,H,W,C] (C = 1: binary, sigmoid), labels [B,H,W].
+    """
+    t, w = _labelled(y, ignore_index, logits.dtype)
+    if task == "binary":
+        ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(t, logits.dtype),
+                                                     logits=logits[..., 0])
+    else:
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t, logits=logits)   # [B,H,W]
+    return _mean_over(tf.pow(-tf.math.expm1(-ce), gamma) * ce, w)
+
+
+def _region_sums(logits, y, task, ignore_index):
+    """Per-class sums over the labelled pixels of the whole batch, each [K]:
+    I = sum p*t, P = sum p, T = sum t (t one-hot). Binary: K = 1, the foreground."""
+    t, w = _labelled(y, ignore_index, logits.dtype)
+    if task == "binary":
+        p = tf.sigmoid(logits)                                      # [B,H,W,1]
+        t = tf.cast(tf.equal(t, 1), logits.dtype)[..., None]        # [B,H,W,1]
+    else:
+        p = tf.nn.softmax(logits, axis=-1)                          # [B,H,W,C]
+        t = tf.one_hot(t, tf.shape(logits)[-1], dtype=logits.dtype)  # [B,H,W,C]
+    w = w[..., None]                                                # ignored pixels: 0
+    axes = [0, 1, 2]                                                # batch and pixels
+    return (tf.reduce_sum(p * t * w, axes), tf.reduce_sum(p * w, axes),
+            tf.reduce_sum(t * w, axes))
+
+
+def _mean_over_present(scores, true):
+    """Mean of 1 - score over the classes with a true pixel (T > 0); 0 if there is none."""
+    present = tf.cast(true > 0, scores.dtype)
+    return tf.reduce_sum((1 - scores) * present) / tf.maximum(tf.reduce_sum(present), 1.0)
+
+
+def dice_loss(logits, y, task, ignore_index=None):
+    """Soft Dice loss: 1 - 2 I / max(P + T, EPS) per class, mean over classes present in the batch."""
+    i, p, t = _region_sums(logits, y, task, ignore_index)
+    return _mean_over_present(2 * i / tf.maximum(p + t, EPS), t)
+
+
+def jaccard_loss(logits, y, task, ignore_index=None):
+    """Soft Jaccard (IoU) loss: 1 - I / max(P + T - I, EPS) per class, mean over classes present."""
+    i, p, t = _region_sums(logits, y, task, ignore_index)
+    return _mean_over_present(i / tf.maximum(p + t - i, EPS), t)
+
+
+def ce_dice_loss(logits, y, task, ignore_index=None):
+    """--loss ce+dice: CE_DICE_WEIGHT * dice + (1 - CE_DICE_WEIGHT) * ce."""
+    return (CE_DICE_WEIGHT * dice_loss(logits, y, task, ignore_index)
+            + (1 - CE_DICE_WEIGHT) * cross_entropy(logits, y, task, ignore_index))
+
+
+LOSSES = {"ce": cross_entropy, "dice": dice_loss, "jaccard": jaccard_loss, "focal": focal_loss,
+          "ce+dice": ce_dice_loss}
 
 
 def make_loss(name: str, task: str, ignore_index=None):
-    """loss(logits, y) for --loss name and the step's task."""
-    if name != "ce":
-        raise UserError(f"--loss {name} is not available in {FRAMEWORK} yet; use --loss ce.")
-    fn = sigmoid_cross_entropy if task == "binary" else softmax_cross_entropy
-    return lambda logits, y: fn(logits, y, ignore_index)
+    """loss(logits, y) for --loss name and the step's task ("binary" or "multiclass")."""
+    if name not in LOSSES:
+        raise UserError(f"--loss {name}: unknown; choose one of {', '.join(LOSSES)}.")
+    fn = LOSSES[name]
+    return lambda logits, y: fn(logits, y, task, ignore_index)
 
 
 # ------------------------------------------------------- neutral weights
