@@ -52,6 +52,7 @@ from keras import layers, ops  # noqa: E402
 
 from common import cli, runner  # noqa: E402
 from common.errors import UserError, exit_on_user_error  # noqa: E402,F401
+from common.losses import CE_DICE_WEIGHT, EPS, FOCAL_GAMMA  # noqa: E402
 from common.runner import Step  # noqa: E402,F401
 
 FRAMEWORK = "keras"
@@ -121,14 +122,39 @@ def cbr(x, filters: int, name: str, kernel_size: int = 3):
 
 # ----------------------------------------------------------------- losses
 # Keras calls a loss as loss(y_true, y_pred); the runner's labels arrive as
-# [B, H, W] (Keras may add a trailing axis and cast them to float32; we
-# flatten and cast back, so neither matters).
-def _masked_mean(per_pixel, labels, ignore_index):
-    """Mean of per_pixel [N] over the pixels whose label is not ignore_index."""
+# [B, H, W] (Keras may add a trailing axis and cast them to float32, and for
+# one output channel squeezes the logits to [B, H, W]; we flatten and cast
+# back, so none of that matters).
+# The five --loss choices. Definitions, constants and the choices behind them
+# (smoothing, averaging over classes, focal's gamma, the ce+dice weight):
+# common/losses.py, the NumPy reference tests/test_losses.py compares these
+# with. Ignored pixels get weight 0, so shapes stay fixed for either backend.
+def _labelled(y, ignore_index):
+    """Labels [N] (int32, ignored pixels set to 0) and weight [N] (1 labelled, 0 ignored)."""
+    labels = ops.cast(ops.reshape(y, (-1,)), "int32")
     if ignore_index is None:
-        return ops.mean(per_pixel)
-    keep = ops.cast(ops.not_equal(labels, ignore_index), per_pixel.dtype)
-    return ops.sum(per_pixel * keep) / ops.maximum(ops.sum(keep), 1.0)
+        return labels, ops.ones(ops.shape(labels), "float32")
+    keep = ops.not_equal(labels, ignore_index)
+    return ops.where(keep, labels, 0), ops.cast(keep, "float32")
+
+
+def _mean_over(per_pixel, w):
+    """Mean over labelled pixels (w = 1); 0, with zero gradient, when there are none."""
+    return ops.sum(per_pixel * w) / ops.maximum(ops.sum(w), 1.0)
+
+
+def _pixel_cross_entropy(y, logits, task, ignore_index):
+    """-log p_t per pixel [N] (p_t: probability of the true class) and the weight [N]."""
+    t, w = _labelled(y, ignore_index)
+    if task == "binary":
+        # With p = sigmoid(z): -t*log(p) - (1-t)*log(1-p) = softplus(z) - t*z,
+        # which never takes the log of 0.
+        z = ops.cast(ops.reshape(logits, (-1,)), "float32")
+        return ops.softplus(z) - ops.cast(t, "float32") * z, w
+    c = logits.shape[-1]
+    flat = ops.cast(ops.reshape(logits, (-1, c)), "float32")          # [B*H*W, C]
+    log_p = ops.log_softmax(flat, axis=-1)
+    return -ops.take_along_axis(log_p, t[:, None], axis=-1)[:, 0], w   # [B*H*W]
 
 
 def sigmoid_cross_entropy(y, logits, ignore_index=None):
@@ -137,9 +163,7 @@ def sigmoid_cross_entropy(y, logits, ignore_index=None):
     With p = sigmoid(z): -t*log(p) - (1-t)*log(1-p) = softplus(z) - t*z,
     which never takes the log of 0.
     """
-    z = ops.reshape(logits, (-1,))
-    t = ops.cast(ops.reshape(y, (-1,)), z.dtype)
-    return _masked_mean(ops.softplus(z) - t * z, t, ignore_index)
+    return _mean_over(*_pixel_cross_entropy(y, logits, "binary", ignore_index))
 
 
 def softmax_cross_entropy(y, logits, ignore_index=None):
@@ -150,23 +174,77 @@ def softmax_cross_entropy(y, logits, ignore_index=None):
     -log softmax(row)[label]. In NHWC the class axis is already last, so a
     reshape is enough (PyTorch's NCHW needs a permute first).
     """
-    c = logits.shape[-1]
-    flat = ops.reshape(logits, (-1, c))                       # [B*H*W, C]
-    labels = ops.cast(ops.reshape(y, (-1,)), "int32")         # [B*H*W]
-    safe = labels if ignore_index is None else ops.where(ops.equal(labels, ignore_index), 0, labels)
-    log_p = ops.log_softmax(flat, axis=-1)
-    nll = -ops.take_along_axis(log_p, safe[:, None], axis=-1)[:, 0]   # [B*H*W]
-    return _masked_mean(nll, labels, ignore_index)
+    return _mean_over(*_pixel_cross_entropy(y, logits, "multiclass", ignore_index))
+
+
+def cross_entropy(y, logits, task, ignore_index=None):
+    """--loss ce: sigmoid BCE for binary, softmax cross-entropy for multiclass."""
+    fn = sigmoid_cross_entropy if task == "binary" else softmax_cross_entropy
+    return fn(y, logits, ignore_index)
+
+
+def focal_loss(y, logits, task, ignore_index=None, gamma=FOCAL_GAMMA):
+    """Focal loss (Lin et al. 2017): mean over labelled pixels of -(1 - p_t)^gamma log p_t.
+
+    p_t is the probability of the pixel's true class; 1 - p_t = -expm1(log p_t),
+    exact also when p_t is close to 1. No alpha; gamma = 0 gives ce.
+    logits [B,H,W,C] (C = 1: binary, sigmoid), labels [B,H,W].
+    """
+    ce, w = _pixel_cross_entropy(y, logits, task, ignore_index)
+    return _mean_over(ops.power(-ops.expm1(-ce), gamma) * ce, w)
+
+
+def _region_sums(y, logits, task, ignore_index):
+    """Per-class sums over the labelled pixels of the whole batch, each [K]:
+    I = sum p*t, P = sum p, T = sum t (t one-hot). Binary: K = 1, the foreground."""
+    t, w = _labelled(y, ignore_index)
+    if task == "binary":
+        p = ops.sigmoid(ops.cast(ops.reshape(logits, (-1, 1)), "float32"))   # [N, 1]
+        t = ops.cast(ops.equal(t, 1), "float32")[:, None]                     # [N, 1]
+    else:
+        c = logits.shape[-1]
+        p = ops.softmax(ops.cast(ops.reshape(logits, (-1, c)), "float32"), axis=-1)   # [N, C]
+        t = ops.one_hot(t, c, dtype="float32")
+    w = w[:, None]                                                # ignored pixels: 0
+    return ops.sum(p * t * w, axis=0), ops.sum(p * w, axis=0), ops.sum(t * w, axis=0)
+
+
+def _mean_over_present(scores, true):
+    """Mean of 1 - score over the classes with a true pixel (T > 0); 0 if there is none."""
+    present = ops.cast(ops.greater(true, 0), "float32")
+    return ops.sum((1 - scores) * present) / ops.maximum(ops.sum(present), 1.0)
+
+
+def dice_loss(y, logits, task, ignore_index=None):
+    """Soft Dice loss: 1 - 2 I / max(P + T, EPS) per class, mean over classes present in the batch."""
+    i, p, t = _region_sums(y, logits, task, ignore_index)
+    return _mean_over_present(2 * i / ops.maximum(p + t, EPS), t)
+
+
+def jaccard_loss(y, logits, task, ignore_index=None):
+    """Soft Jaccard (IoU) loss: 1 - I / max(P + T - I, EPS) per class, mean over classes present."""
+    i, p, t = _region_sums(y, logits, task, ignore_index)
+    return _mean_over_present(i / ops.maximum(p + t - i, EPS), t)
+
+
+def ce_dice_loss(y, logits, task, ignore_index=None):
+    """--loss ce+dice: CE_DICE_WEIGHT * dice + (1 - CE_DICE_WEIGHT) * ce."""
+    return (CE_DICE_WEIGHT * dice_loss(y, logits, task, ignore_index)
+            + (1 - CE_DICE_WEIGHT) * cross_entropy(y, logits, task, ignore_index))
+
+
+LOSSES = {"ce": cross_entropy, "dice": dice_loss, "jaccard": jaccard_loss, "focal": focal_loss,
+          "ce+dice": ce_dice_loss}
 
 
 def make_loss(name: str, task: str, ignore_index=None):
     """loss(y_true, logits) for --loss name and the step's task, as model.compile takes it."""
-    if name != "ce":
-        raise UserError(f"--loss {name} is not available in {FRAMEWORK} yet; use --loss ce.")
-    fn = sigmoid_cross_entropy if task == "binary" else softmax_cross_entropy
+    if name not in LOSSES:
+        raise UserError(f"--loss {name}: unknown; choose one of {', '.join(LOSSES)}.")
+    fn = LOSSES[name]
 
     def loss(y_true, logits):
-        return fn(y_true, logits, ignore_index)
+        return fn(y_true, logits, task, ignore_index)
     loss.__name__ = fn.__name__
     return loss
 
