@@ -63,6 +63,9 @@ def parse_args(argv=None):
     p.add_argument("--force", action="store_true", help="rerun finished runs (default: reuse)")
     p.add_argument("--timeout", type=float, default=3600,
                    help="seconds before a single run is stopped and reported failed (default: 3600)")
+    p.add_argument("--assets", type=Path, default=None,
+                   help="also copy report.md and the figures here, e.g. assets/compare "
+                        "(the README's results come from there)")
     p.add_argument("--dry-run", action="store_true",
                    help="pass --dry-run to every script (2 iterations on a few images)")
     args = p.parse_args(argv)
@@ -237,6 +240,27 @@ def environment_lines(results):
             f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"]
 
 
+def summary_table(args, rows):
+    """Mean IoU, one row per step, one column per framework (markdown lines)."""
+    cell = {(step, label): (f"**{c[0]}**" if best else c[0]) if m else "—"
+            for step, label, m, c, best in rows}
+    return (["Mean IoU on the test split (step × framework):", "",
+             "| step | " + " | ".join(args.frameworks) + " |",
+             "|---|" + "---:|" * len(args.frameworks)]
+            + [f"| {step} | " + " | ".join(cell[step, label] for label in args.frameworks) + " |"
+               for step in args.steps])
+
+
+def publish(args, pngs):
+    """Copy report.md and its figures to --assets (for the README)."""
+    import shutil
+    args.assets.mkdir(parents=True, exist_ok=True)
+    for files in pngs.values():
+        for p in files:
+            shutil.copyfile(p, args.assets / p.name)
+    shutil.copyfile(args.out / "report.md", args.assets / "report.md")
+
+
 def write_report(args, results, pngs, seconds):
     rows = table_rows(args, results)
     classes = next((m["classes"] for _, _, m, _, _ in rows if m and m["task"] != "binary"),
@@ -249,6 +273,7 @@ def write_report(args, results, pngs, seconds):
              f"order ({' / '.join(classes)}); for 01_binarization: background / newt. "
              f"**Bold**: best mean IoU of the step. Total time {seconds / 60:.1f} min.")
     md = [f"# {title}", "", intro, "", *[f"- {ln}" for ln in environment_lines(results)], "",
+          *summary_table(args, rows), "",
           "| step | framework | " + " | ".join(COLUMNS) + " |",
           "|---|---|" + "---|" * len(COLUMNS)]
     for step, label, m, c, best in rows:
@@ -305,7 +330,10 @@ def main(argv=None):
         run_all(args, results)
     finally:   # also after Ctrl-C: report what has finished
         if results:
-            write_report(args, results, figures(args, results), time.perf_counter() - t0)
+            pngs = figures(args, results)
+            write_report(args, results, pngs, time.perf_counter() - t0)
+            if args.assets:
+                publish(args, pngs)
     failed = sum(r["status"] == "failed" for r in results.values())
     print(f"report: {args.out / 'report.md'} and {args.out / 'report.html'}"
           + (f" ({failed} failed runs)" if failed else ""), file=sys.stderr)

@@ -47,8 +47,11 @@ def test_tiny_comparison_with_a_failing_and_a_reused_run(tmp_path, monkeypatch):
     assert second["02_multiclass", "pytorch"]["status"] == "reused"
     assert log.stat().st_mtime_ns == stamp
     assert second["02_multiclass", "tensorflow"]["status"] == "failed"   # failures are retried
-    third = compare.main(argv + ["--force"])
+    third = compare.main(argv + ["--force", "--assets", str(tmp_path / "assets")])
     assert third["02_multiclass", "pytorch"]["status"] == "ran"
+    summary = (tmp_path / "assets" / "report.md").read_text()
+    assert re.search(r"\| 02_multiclass \| \d\.\d{4} \| — \|", summary), "summary row: IoU, failed"
+    assert (tmp_path / "assets" / "02_multiclass_predictions.png").is_file()
 
 
 def test_unknown_step_or_framework_is_a_clear_error(capsys):
