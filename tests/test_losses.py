@@ -465,6 +465,32 @@ def test_step_script_records_the_loss(tmp_path):
     assert np.isfinite(m["test_loss"]) and np.isfinite(m["final_loss"])
 
 
+def test_compare_losses_report(tmp_path):
+    """compare_losses.py reuses finished runs and writes its table and figures
+    (fabricated runs: no training here)."""
+    import compare_losses
+    from common.weights import save_npz
+    classes = ["background", "akahara", "madara"]
+    for i, name in enumerate(("ce", "dice")):
+        out = tmp_path / "pytorch" / name
+        out.mkdir(parents=True)
+        m = {"classes": classes, "per_class_iou": {c: 0.5 + 0.1 * i for c in classes},
+             "mean_iou": 0.5 + 0.1 * i, "pixel_accuracy": 0.9, "test_loss": 0.3, "seconds": 60.0,
+             "train_images": 8, "test_images": 2,
+             "options": {"loss": name, "iters": 7, "seed": 0, "size": 16, "batch_size": 4,
+                         "lr": 0.01, "dry_run": False, "init_from": None}}
+        (out / "metrics.json").write_text(json.dumps(m))
+        save_npz(out / "predictions.npz", {"pred": np.zeros((2, 16, 16), np.uint8)})
+    figure = tmp_path / "assets" / "losses.png"
+    compare_losses.main(["--losses", "ce,dice", "--iters", "7", "--out", str(tmp_path),
+                         "--figure", str(figure)])
+    table = (tmp_path / "report.md").read_text()
+    assert "| `dice` | 0.6000 | 0.6000 | 0.6000 | 0.6000 |" in table
+    assert figure.is_file() and (tmp_path / "predictions.png").is_file()
+    with pytest.raises(SystemExit):
+        compare_losses.main(["--losses", "ce,tversky", "--out", str(tmp_path)])
+
+
 # ----------------------------------------------- the keras-torch subprocess
 if __name__ == "__main__":
     import seg_keras
