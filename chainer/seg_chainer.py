@@ -91,6 +91,35 @@ class CBR(chainer.Chain):
         return self.bn(F.relu(self.conv(x)))
 
 
+class ConvBNReLU(chainer.Chain):
+    """Conv kxk (no bias) -> BatchNorm -> ReLU: the papers' order (CBR has ReLU before BN).
+
+    Used by SegNet (08) and DeepLabv3+ (09), which put BatchNorm before the
+    ReLU as their papers do (08_segnet.py explains why its unpooling needs
+    that order). The convolution has no bias: BatchNorm subtracts the batch
+    mean right after it, which would cancel any bias, and BatchNorm's beta
+    plays its role. Padding dilation * (k // 2) keeps the side; with stride 1
+    and odd k that "same" padding is symmetric in every framework.
+    groups=in_channels=out_channels makes it depthwise: weight [C, 1, k, k],
+    the neutral layout. (L.DepthwiseConvolution2D would store [1, C, k, k],
+    i.e. [channel_multiplier, in_channels, k, k], and has no dilation; a
+    grouped L.Convolution2D has both right.) Neutral names: <block>.conv.weight,
+    <block>.bn.*. Input [B, in, H, W] -> [B, out, H, W].
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 dilation: int = 1, groups: int = 1):
+        super().__init__()
+        with self.init_scope():
+            self.conv = L.Convolution2D(in_channels, out_channels, kernel_size,
+                                        pad=dilation * (kernel_size // 2), nobias=True,
+                                        dilate=dilation, groups=groups)
+            self.bn = batch_norm(out_channels)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)))
+
+
 class Sequential(chainer.ChainList):
     """Links called in order, named 0, 1, 2, ... like PyTorch's nn.Sequential.
 
