@@ -120,6 +120,32 @@ def cbr(x, filters: int, name: str, kernel_size: int = 3):
     return batch_norm(f"{name}-bn")(x)
 
 
+def conv_bn_relu(x, filters: int, name: str, kernel_size: int = 3, dilation_rate: int = 1,
+                 depthwise: bool = False):
+    """Conv kxk (no bias) -> BatchNorm -> ReLU: the papers' order (cbr has ReLU before BN).
+
+    Used by SegNet (08) and DeepLabv3+ (09), as seg_torch.ConvBNReLU. No bias:
+    BatchNorm subtracts the batch mean right after the convolution, which
+    would cancel it. "same" padding with stride 1 and an odd kernel pads
+    dilation_rate * (k // 2) on every side, as PyTorch's padding there.
+    depthwise=True: DepthwiseConv2D, one kxk filter per channel (PyTorch's
+    groups=channels; filters must equal the input's channels), kernel
+    [kH, kW, C, 1], neutral [C, 1, kH, kW]. Layers <name>-conv, <name>-bn,
+    <name>-relu. x [B, H, W, in] -> [B, H, W, filters].
+    """
+    if depthwise:
+        if filters != x.shape[-1]:
+            raise ValueError(f"{name}: a depthwise convolution keeps the channels ({x.shape[-1]}), "
+                             f"got filters={filters}")
+        conv = layers.DepthwiseConv2D(kernel_size, padding="same", dilation_rate=dilation_rate,
+                                      use_bias=False, name=f"{name}-conv")
+    else:
+        conv = layers.Conv2D(filters, kernel_size, padding="same", dilation_rate=dilation_rate,
+                             use_bias=False, name=f"{name}-conv")
+    x = batch_norm(f"{name}-bn")(conv(x))
+    return layers.ReLU(name=f"{name}-relu")(x)
+
+
 # ----------------------------------------------------------------- losses
 # Keras calls a loss as loss(y_true, y_pred); the runner's labels arrive as
 # [B, H, W] (Keras may add a trailing axis and cast them to float32, and for
@@ -253,18 +279,29 @@ def make_loss(name: str, task: str, ignore_index=None):
 # Keras kernels put the spatial axes first. Conv2D: [kH, kW, in, out] (HWIO)
 # -> neutral OIHW. Conv2DTranspose: [kH, kW, out, in] -> neutral IOHW. Both
 # are the same transpose, (3, 2, 0, 1); (2, 3, 1, 0) undoes it.
+# DepthwiseConv2D (depth_multiplier 1): [kH, kW, C, 1] -> neutral [C, 1, kH, kW],
+# the transpose (2, 3, 0, 1), which is its own inverse.
 TO_NEUTRAL, FROM_NEUTRAL = (3, 2, 0, 1), (2, 3, 1, 0)
+DEPTHWISE = "depthwise"          # the is_kernel value of a DepthwiseConv2D kernel
+DEPTHWISE_PERM = (2, 3, 0, 1)
 
 
 def neutral_variables(model: keras.Model) -> dict:
     """Neutral name -> (Keras variable, is_kernel), parameters and BatchNorm running stats.
 
     A neutral name is the layer's name, "-" read as ".", plus the leaf.
+    is_kernel: False, True (Conv2D, Conv2DTranspose) or DEPTHWISE.
     """
     out = {}
     for layer in model.layers:
         path = layer.name.replace(LAYER_SEP, ".")
-        if isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)):
+        if isinstance(layer, layers.DepthwiseConv2D):
+            if layer.depth_multiplier != 1:
+                raise ValueError(f"{layer.name}: only depth_multiplier=1 has a neutral layout here")
+            out[f"{path}.weight"] = (layer.kernel, DEPTHWISE)
+            if layer.use_bias:
+                out[f"{path}.bias"] = (layer.bias, False)
+        elif isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)):
             out[f"{path}.weight"] = (layer.kernel, True)
             if layer.use_bias:
                 out[f"{path}.bias"] = (layer.bias, False)
@@ -275,13 +312,17 @@ def neutral_variables(model: keras.Model) -> dict:
     return out
 
 
-def to_neutral(a, is_kernel: bool) -> np.ndarray:
+def to_neutral(a, is_kernel) -> np.ndarray:
     a = np.asarray(ops.convert_to_numpy(a), np.float32)
+    if is_kernel == DEPTHWISE:
+        return np.ascontiguousarray(a.transpose(DEPTHWISE_PERM))
     return np.ascontiguousarray(a.transpose(TO_NEUTRAL) if is_kernel else a)
 
 
-def from_neutral(a, is_kernel: bool) -> np.ndarray:
+def from_neutral(a, is_kernel) -> np.ndarray:
     a = np.asarray(a, np.float32)
+    if is_kernel == DEPTHWISE:
+        return np.ascontiguousarray(a.transpose(DEPTHWISE_PERM))
     return np.ascontiguousarray(a.transpose(FROM_NEUTRAL) if is_kernel else a)
 
 
