@@ -2,10 +2,10 @@
 
 Everything here is framework plumbing that all steps share: the layers the
 lessons use (written as small tf.Module classes: no Keras in this column),
-the exercise's CBR block, BatchNorm settings, losses, SGD with momentum,
-conversion to and from the neutral weights (common/weights.py), and the
-Trainer that common/runner.py drives. The step files hold the networks and
-what each lesson teaches.
+the exercise's CBR block (and the papers' ConvBNReLU), BatchNorm settings,
+losses, SGD with momentum, conversion to and from the neutral weights
+(common/weights.py), and the Trainer that common/runner.py drives. The
+step files hold the networks and what each lesson teaches.
 Layout: NHWC (channels last, TensorFlow's default on CPU).
 
 Where this differs from PyTorch, and why:
@@ -87,45 +87,80 @@ def _he_normal(shape, fan_in):
 
 
 class Conv2D(Module):
-    """Conv kxk, stride 1, padding k//2 ("SAME" for odd k), with a bias.
+    """Conv kxk, stride 1, rate `dilation`, padding dilation*(k//2), a bias unless bias=False.
 
     x [B, H, W, in] -> [B, H, W, out]. Kernel stored HWIO [k, k, in, out].
+    With stride 1 and odd k, "SAME" pads (k-1)*dilation/2 on every side: the
+    same symmetric padding as PyTorch's padding=dilation*(k//2). (With stride 2
+    it would not be: "SAME" then pads less at the top than at the bottom.)
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 dilation: int = 1, bias: bool = True):
         super().__init__()
+        self.dilation = dilation
         self.weight = tf.Variable(_he_normal([kernel_size, kernel_size, in_channels, out_channels],
                                              in_channels * kernel_size ** 2), name="weight")
-        self.bias = tf.Variable(tf.zeros([out_channels]), name="bias")
+        self.bias = tf.Variable(tf.zeros([out_channels]), name="bias") if bias else None
 
     def __call__(self, x, training=False):
-        return tf.nn.conv2d(x, self.weight, strides=1, padding="SAME") + self.bias
+        y = tf.nn.conv2d(x, self.weight, strides=1, padding="SAME", dilations=self.dilation)
+        return y if self.bias is None else y + self.bias
+
+
+class DepthwiseConv2D(Module):
+    """One kxk filter per channel (nn.Conv2d with groups=channels), rate `dilation`, no bias.
+
+    x [B, H, W, C] -> [B, H, W, C]; channel c is convolved with filter c only.
+    Filter stored [k, k, 1, C]: the HWIO layout of a grouped convolution with
+    one input channel per group, which the neutral conversion turns into
+    PyTorch's [C, 1, k, k]. tf.nn.depthwise_conv2d wants [k, k, C, 1]
+    (channel multiplier 1): the same numbers in the same order, so a reshape.
+    """
+
+    def __init__(self, channels: int, kernel_size: int = 3, dilation: int = 1):
+        super().__init__()
+        self.dilation = dilation
+        self.weight = tf.Variable(_he_normal([kernel_size, kernel_size, 1, channels],
+                                             kernel_size ** 2), name="weight")
+
+    def __call__(self, x, training=False):
+        k, _, _, c = self.weight.shape
+        return tf.nn.depthwise_conv2d(x, tf.reshape(self.weight, [k, k, c, 1]), [1, 1, 1, 1],
+                                      padding="SAME", dilations=[self.dilation, self.dilation])
 
 
 class ConvTranspose2D(Module):
-    """Transposed conv kxk with a stride and no padding (nn.ConvTranspose2d's defaults).
+    """Transposed conv kxk with a stride, padding p (default 0) and a bias unless bias=False.
 
-    x [B, H, W, in] -> [B, (H-1)*stride + k, (W-1)*stride + k, out]; k = stride = 2 doubles H, W.
+    x [B, H, W, in] -> [B, (H-1)*stride + k - 2p, (W-1)*stride + k - 2p, out], as
+    nn.ConvTranspose2d(padding=p): k = stride = 2 doubles H, W; so does k = 4,
+    stride 2, p = 1 (FCN's upsampling). The padding is explicit: it crops p
+    rows and columns off every side of the VALID result. ("SAME" would crop
+    the same when k - stride is even, but more at the bottom when it is odd.)
     Filter stored [k, k, out, in]: tf.nn.conv2d_transpose is the gradient of a
     tf.nn.conv2d from `out` to `in` channels, and takes that conv's HWIO kernel.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, bias: bool = True):
         super().__init__()
-        self.stride, self.kernel_size = stride, kernel_size
+        self.stride, self.kernel_size, self.padding = stride, kernel_size, padding
         self.weight = tf.Variable(_he_normal([kernel_size, kernel_size, out_channels, in_channels],
                                              out_channels * kernel_size ** 2), name="weight")
-        self.bias = tf.Variable(tf.zeros([out_channels]), name="bias")
+        self.bias = tf.Variable(tf.zeros([out_channels]), name="bias") if bias else None
 
     def __call__(self, x, training=False):
         b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
-        s, k = self.stride, self.kernel_size
+        s, k, p = self.stride, self.kernel_size, self.padding
         # TF asks for the output shape: a strided conv maps several sizes to the same
         # one, so the transpose's output size is ambiguous (PyTorch takes the
         # smallest unless told otherwise with output_padding).
-        out_shape = tf.stack([b, (h - 1) * s + k, (w - 1) * s + k, self.weight.shape[2]])
-        y = tf.nn.conv2d_transpose(x, self.weight, out_shape, strides=s, padding="VALID")
-        return y + self.bias
+        out_shape = tf.stack([b, (h - 1) * s + k - 2 * p, (w - 1) * s + k - 2 * p,
+                              self.weight.shape[2]])
+        y = tf.nn.conv2d_transpose(x, self.weight, out_shape, strides=s,
+                                   padding=[[0, 0], [p, p], [p, p], [0, 0]] if p else "VALID")
+        return y if self.bias is None else y + self.bias
 
 
 class BatchNorm(Module):
@@ -196,6 +231,34 @@ class CBR(Module):
 
     def __call__(self, x, training=False):
         return self.bn(tf.nn.relu(self.conv(x)), training)
+
+
+class ConvBNReLU(Module):
+    """Conv kxk (no bias) -> BatchNorm -> ReLU: the papers' order (CBR has ReLU before BN).
+
+    Used by SegNet (08) and DeepLabv3+ (09), which put BatchNorm before the
+    ReLU as their papers do (08_segnet.py explains why its unpooling needs
+    that order). The convolution has no bias: BatchNorm subtracts the batch
+    mean right after it, which would cancel any bias, and BatchNorm's beta
+    plays its role. Padding dilation * (k // 2) keeps the side (Conv2D).
+    groups=in_channels=out_channels makes it depthwise (DepthwiseConv2D); no
+    other grouping is offered. Neutral names: <block>.conv.weight, <block>.bn.*.
+    Input [B, H, W, in] -> [B, H, W, out].
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 dilation: int = 1, groups: int = 1):
+        super().__init__()
+        if groups == 1:
+            self.conv = Conv2D(in_channels, out_channels, kernel_size, dilation, bias=False)
+        elif groups == in_channels == out_channels:
+            self.conv = DepthwiseConv2D(in_channels, kernel_size, dilation)
+        else:
+            raise ValueError("ConvBNReLU: groups must be 1 or in_channels == out_channels")
+        self.bn = batch_norm(out_channels)
+
+    def __call__(self, x, training=False):
+        return tf.nn.relu(self.bn(self.conv(x), training))
 
 
 # ----------------------------------------------------------------- losses

@@ -36,12 +36,19 @@ SIZE, BATCH, TRAJECTORY = 32, 2, 20
 # top two values from each other, so that float32 rounding (activation errors of ~1e-6
 # here) cannot flip a discrete decision. Measured: see the module docstring.
 RELU_MARGIN, POOL_MARGIN = 3e-6, 1e-5
+# DeepLabv3+ runs ReLU inputs through ~20 BatchNorm layers, and its deepest ones carry errors of
+# ~5e-6 at single elements. Measured at input seed 2 (smallest |ReLU input| 4.2e-6): that input
+# of decoder.refine.1.depthwise came out -1.6e-6 in TensorFlow (+8.3e-6 in PyTorch float32), and
+# its gradient of 1.6e-4, cut by the ReLU, spread through BatchNorm to 1.7e-3 in upstream weights.
+STEP_RELU_MARGIN = {"09_deeplabv3plus": 1e-5}
 # lr 0.001: with random labels, 20 steps at the default 0.01 amplify float32 rounding
 # differences ~x2 per step (measured: PyTorch vs TensorFlow and vs Chainer alike), so the
 # trajectory would test chaos, not the frameworks. UNet at depth 2 for the same reason: a
 # 2x2 bottleneck with batch 2 makes BatchNorm amplify rounding.
 PROBE_ARGS = ["--lr", "0.001"]
-STEP_ARGS = {"06_unet": ["--depth", "2"]}
+# DeepLabv3+ at lr 0.001: PyTorch float32's own trajectory ends 2.8e-3 (input seed 2) and 4.0e-3
+# (seed 3) from float64's; at lr 1e-4 (seed 3) 3.0e-5, TensorFlow's 4.9e-5.
+STEP_ARGS = {"06_unet": ["--depth", "2"], "09_deeplabv3plus": ["--lr", "0.0001"]}
 
 
 def load_step(framework, step):
@@ -149,10 +156,11 @@ def well_conditioned_seed(step, first=2, tries=50):
     argv = PROBE_ARGS + STEP_ARGS.get(step, [])
     for seed in range(first, first + tries):
         relu_min, gap_min = kink_margins(step, argv, seed)
-        if relu_min >= RELU_MARGIN and gap_min >= POOL_MARGIN:
+        if relu_min >= STEP_RELU_MARGIN.get(step, RELU_MARGIN) and gap_min >= POOL_MARGIN:
             return seed
-    raise RuntimeError(f"{step}: no input seed in {first}..{first + tries - 1} keeps ReLU "
-                       f"inputs {RELU_MARGIN} and pooling gaps {POOL_MARGIN} from a kink")
+    raise RuntimeError(f"{step}: no input seed in {first}..{first + tries - 1} keeps ReLU inputs "
+                       f"{STEP_RELU_MARGIN.get(step, RELU_MARGIN)} and pooling gaps {POOL_MARGIN} "
+                       "from a kink")
 
 
 def probe(framework, step, argv=None, seed=2) -> dict:

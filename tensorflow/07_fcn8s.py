@@ -1,0 +1,155 @@
+"""Step 7: FCN-8s (Long, Shelhamer and Darrell, 2015) -- coarse scores, refined by skips.
+
+A classification network becomes a segmentation network when its fully
+connected layers are read as convolutions: fc6 and fc7 then score every cell
+of a coarse grid instead of the whole image, and a 1x1 convolution (score_fr)
+turns each cell into class scores. That grid is 1/32 of the input (output
+stride 32): semantically strong but coarse. FCN-8s refines it in two steps,
+each an upsampling by 2 (a transposed convolution) followed by the ADDITION
+of class scores read off a finer map with a 1x1 convolution: pool4 (stride
+16), then pool3 (stride 8). A last transposed convolution enlarges the fused
+scores 8 times, to the input size. (Step 5 fused by concatenation; FCN adds
+scores, so every skip costs only a 1x1 convolution.)
+
+    x [B, 64, 64, 3]
+      conv1 (CBR x 2) -> pool [B, 32, 32,  32]
+      conv2 (CBR x 2) -> pool [B, 16, 16,  64]
+      conv3 (CBR x 3) -> pool [B,  8,  8, 128] = pool3 -> score_pool3 (1x1) [B, 8, 8, C]
+      conv4 (CBR x 3) -> pool [B,  4,  4, 256] = pool4 -> score_pool4 (1x1) [B, 4, 4, C]
+      conv5 (CBR x 3) -> pool [B,  2,  2, 256] = pool5
+      fc6 (conv 3x3) -> ReLU -> fc7 (conv 1x1) -> ReLU [B, 2, 2, 512]
+      score_fr (1x1) [B, 2, 2, C]
+      upscore2      (transposed 4x4, stride 2, pad 1) [B, 4, 4, C]   + score_pool4
+      upscore_pool4 (transposed 4x4, stride 2, pad 1) [B, 8, 8, C]   + score_pool3
+      upscore8      (transposed 16x16, stride 8, pad 4) [B, 64, 64, C]  logits
+                                                   S must be divisible by 32
+
+Receptive fields (3x3 convolutions, 2x2 pooling): a score_pool3 cell sees
+44x44 input pixels, a score_pool4 cell 100x100, a score_fr cell 276x276 --
+more than the whole 64x64 image: the coarse path knows what, the skips where.
+
+The upsampling layers start as bilinear interpolation, as in the paper:
+step(args) passes Step(init=bilinear_upsampling), which replaces their weights
+in the neutral initial weights (common.weights.bilinear_kernel, class c to
+class c, other pairs zero), so every framework starts from the same kernels.
+The neutral layout is PyTorch's IOHW; seg_tf stores a transposed
+convolution's filter as [k, k, out, in] and converts on the way in.
+A transposed convolution with kernel 2f, stride f and padding f/2 carrying
+that kernel IS bilinear upsampling by f with half-pixel centres (as
+tf.image.resize(method="bilinear")), except in the outermost f/2 rows and
+columns, which it fades towards zero instead of clamping. Training then
+adapts all three.
+
+TensorFlow notes:
+- The padding f/2 of the transposed convolutions is passed explicitly to
+  tf.nn.conv2d_transpose (seg_tf.ConvTranspose2D). For these even f,
+  padding="SAME" with output side in*f would crop the same f/2 per side;
+  explicit padding says what PyTorch's padding=f/2 says.
+- Max pooling after CBR blocks meets ties: where a 2x2 window has four
+  negative pre-activations, the ReLU gives four zeros and BatchNorm four
+  equal values. tf.nn.max_pool2d's gradient goes to the first maximum in
+  row-major order, as PyTorch's does, so gradients agree (checked inside
+  tf.function on a tensor full of exact ties).
+
+Departures from the paper:
+- Padding: every convolution pads ("same") and the transposed convolutions
+  pad (k - stride)/2, so with a side divisible by 32 all maps line up exactly
+  (8 = 2 x 4, 4 = 2 x 2, 64 = 8 x 8). The paper instead pads the input by
+  100 pixels (its VGG convolutions did not pad) and crops each upsampled map
+  to its skip and to the input (Caffe Crop layers).
+- No ImageNet weights: trained from scratch; widths 32-64-128-256-256
+  (VGG16: 64-128-256-512-512) with VGG16's 2-2-3-3-3 convolutions per block;
+  fc6 is 3x3 with 512 channels (VGG16: 7x7, 4096): on the 2x2 pool5 map a 3x3
+  with padding 1 already sees every cell.
+- BatchNorm in the conv blocks (the exercise's CBR, Conv -> ReLU -> BN);
+  VGG had none. None in fc6/fc7: with a 32x32 input pool5 is 1x1, and one
+  value per channel (batch 1) gives BatchNorm no statistics. No dropout
+  after fc6/fc7: its random masks differ between frameworks.
+- The three stages are trained at once, all three upsamplers learned, and
+  the score_pool layers start like every other convolution; the paper
+  trained FCN-32s, then 16s, then 8s, zero-initialised each new score layer
+  and kept the final x8 upsampling fixed at bilinear.
+"""
+import tensorflow as tf
+
+import seg_tf as lab
+from common.weights import bilinear_kernel  # noqa: E402 (seg_tf puts the repo root on sys.path)
+
+UPSAMPLING = ("upscore2", "upscore_pool4", "upscore8")   # layer names, for bilinear_upsampling
+
+
+def vgg_block(in_channels, out_channels, convs):
+    """CBR x convs (the first changes the channels), named <block>.0, <block>.1, ..."""
+    return lab.Sequential(lab.CBR(in_channels, out_channels),
+                          *[lab.CBR(out_channels, out_channels) for _ in range(convs - 1)])
+
+
+def upsampling(channels, factor):
+    """Transposed conv enlarging exactly `factor` times: kernel 2f, stride f, pad f/2, no bias.
+
+    Output side (in - 1) * f - 2 * (f/2) + 2f = in * f. No bias, as in the paper.
+    """
+    return lab.ConvTranspose2D(channels, channels, 2 * factor, stride=factor,
+                               padding=factor // 2, bias=False)
+
+
+def pool(x):
+    return tf.nn.max_pool2d(x, 2, 2, "VALID")
+
+
+class FCN8s(lab.Module):
+    def __init__(self, num_classes: int, widths=(32, 64, 128, 256, 256), fc_width: int = 512):
+        super().__init__()
+        w1, w2, w3, w4, w5 = widths
+        self.conv1 = vgg_block(3, w1, 2)
+        self.conv2 = vgg_block(w1, w2, 2)
+        self.conv3 = vgg_block(w2, w3, 3)
+        self.conv4 = vgg_block(w3, w4, 3)
+        self.conv5 = vgg_block(w4, w5, 3)
+        self.fc6 = lab.Conv2D(w5, fc_width, 3)               # VGG's first fully connected layer
+        self.fc7 = lab.Conv2D(fc_width, fc_width, 1)         # ... and its second
+        self.score_fr = lab.Conv2D(fc_width, num_classes, 1)
+        self.score_pool4 = lab.Conv2D(w4, num_classes, 1)
+        self.score_pool3 = lab.Conv2D(w3, num_classes, 1)
+        self.upscore2 = upsampling(num_classes, 2)
+        self.upscore_pool4 = upsampling(num_classes, 2)
+        self.upscore8 = upsampling(num_classes, 8)
+
+    def __call__(self, x, training=False):
+        x = pool(self.conv1(x, training))                # 1/2
+        x = pool(self.conv2(x, training))                # 1/4
+        pool3 = pool(self.conv3(x, training))            # 1/8
+        pool4 = pool(self.conv4(pool3, training))        # 1/16
+        pool5 = pool(self.conv5(pool4, training))        # 1/32
+        x = tf.nn.relu(self.fc7(tf.nn.relu(self.fc6(pool5))))
+        score = self.score_fr(x)                         # FCN-32s would upsample this x32
+        fuse_pool4 = self.upscore2(score) + self.score_pool4(pool4)   # FCN-16s: this x16
+        fuse_pool3 = self.upscore_pool4(fuse_pool4) + self.score_pool3(pool3)
+        return self.upscore8(fuse_pool3)                 # FCN-8s
+
+
+def bilinear_upsampling(weights):
+    """Step.init: the neutral initial weights with every upsampling layer set to bilinear."""
+    out = dict(weights)
+    for layer in UPSAMPLING:
+        in_channels, out_channels, k, _ = out[f"{layer}.weight"].shape   # neutral IOHW
+        out[f"{layer}.weight"] = bilinear_kernel(in_channels, out_channels, k)
+    return out
+
+
+def build(num_outputs, args):
+    return FCN8s(num_outputs)
+
+
+def step(args):
+    return lab.Step(lab.step_name(__file__), size_multiple=32, init=bilinear_upsampling)
+
+
+@lab.exit_on_user_error
+def main(argv=None):
+    args = lab.parse_args(__file__, __doc__, argv)
+    return lab.run(args, step(args), lambda n: build(n, args))
+
+
+if __name__ == "__main__":
+    main()
