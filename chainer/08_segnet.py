@@ -42,11 +42,14 @@ EQUAL values: a tie, whose value is in general not zero. Which of the four
 positions wins a tie is an implementation choice (Chainer's argmax, like
 PyTorch, keeps the first maximum in row-major order: top-left, top-right,
 bottom-left, bottom-right), so frameworks could unpool the same value to
-different places. With BatchNorm before the ReLU those tied values are ReLU
-zeros, and a zero unpooled anywhere gives the same all-zero window; gradients
-agree too, as they reach those positions through a ReLU that passes none.
-(At the start of training about a third of the first level's windows are
-such all-zero ties.) Ties between positive values need equal pre-activations,
+different places. With BatchNorm before the ReLU the tied values are ReLU
+zeros: the pooled value is 0 whichever wins, and its gradient, wherever it is
+routed, meets a ReLU that passes none. (At the start of training about a third
+of the first level's windows are such all-zero ties.) Where the unpooling then
+puts a value still depends on which position won: at the bottom that value is
+the pooled zero, but levels 1 and 0 unpool the DECODER's values (ConvBN
+outputs, not zero), so every framework must break ties the same way, and all
+four keep the first maximum (checked on tensors of exact ties). Ties between positive values need equal pre-activations,
 which only an input that is constant over the whole receptive field gives.
 
 Decoder order: Conv -> BatchNorm without a ReLU (ConvBN), as in the paper's

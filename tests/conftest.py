@@ -17,6 +17,14 @@ for p in [REPO] + [REPO / f for f in FOLDERS]:
     if str(p) not in sys.path:
         sys.path.append(str(p))
 
+# One thread per test process: pytest runs two workers (pytest.ini) on the two cores, and
+# a worker loads several frameworks, each with its own thread pool. With their default
+# threads they contend: a PyTorch training step of step 1 took 1017 ms with TensorFlow
+# loaded in the same process, 132 ms with one thread each (measured 2026-11-21, machine
+# busy). Set before any framework is imported; subprocesses inherit it.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+             "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+    os.environ.setdefault(_var, "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
