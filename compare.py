@@ -37,7 +37,7 @@ from common.runner import fmt
 
 STEPS = tuple(sorted(p.stem for p in (REPO / "pytorch").glob("[0-9][0-9]_*.py")))
 LABELS = FRAMEWORKS + ("keras-torch",)
-QUICK_ITERS = 100
+QUICK_ITERS = 60     # measured 2026-11-21, 2 idle cores, all four frameworks: 100 took 11.9 min
 FULL_ITERS = 500
 SHOWN_ROWS = 6
 
