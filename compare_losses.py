@@ -1,6 +1,7 @@
 """Train the same UNet once per --loss and compare what each loss learns.
 
     python compare_losses.py                        # PyTorch UNet, 500 iterations per loss
+    python compare_losses.py --seeds 0,1,2 --figure assets/losses.png   # the README's table
     python compare_losses.py --iters 300 --losses ce,dice,focal
     python compare_losses.py --framework chainer    # any column: the losses are the same
 
@@ -8,16 +9,17 @@ The lesson behind README's "Choosing a loss". Each run is the step script's
 own command line, one after another (never in parallel: each already uses
 every core):
 
-    python <framework>/06_unet.py --loss L --iters N --seed S --out runs/losses/<framework>/<L>
+    python <framework>/06_unet.py --loss L --iters N --seed S --out runs/losses/<framework>/<L>/seed<S>
 
-so everything but the loss is the same: initial weights, batches, flips,
-schedule. A finished run with the same options is reused unless --force.
-Writes to --out (default runs/losses/):
+so for one seed everything but the loss is the same: initial weights,
+batches, flips, schedule. Several --seeds show how much of a difference is
+luck (16 test images are few). A finished run with the same options is
+reused unless --force. Writes to --out (default runs/losses/):
 
-    report.md           per-class IoU, mean IoU, pixel accuracy, test loss, time per loss
+    report.md           per-class IoU (mean over the seeds), mean IoU of each seed, pixel accuracy
     losses.png          per-class IoU, one bar per loss (--figure copies it, e.g. to assets/)
-    predictions.png     input | truth | each loss's prediction, on the first test images
-    <framework>/<L>/    each run's own outputs (metrics.json, weights.npz, ...)
+    predictions.png     input | truth | each loss's prediction (first seed, first test images)
+    <framework>/<L>/seed<S>/   each run's own outputs (metrics.json, weights.npz, ...)
 """
 import argparse
 import json
@@ -49,7 +51,8 @@ def parse_args(argv=None):
     p.add_argument("--framework", choices=FRAMEWORKS, default="pytorch",
                    help="which column trains (default: pytorch)")
     p.add_argument("--iters", type=int, default=500, help="iterations per loss (default: 500)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
+    p.add_argument("--seeds", default="0",
+                   help="comma-separated seeds; every loss is trained once per seed (default: 0)")
     p.add_argument("--out", type=Path, default=RUNS / "losses",
                    help="output folder (default: runs/losses)")
     p.add_argument("--figure", type=Path, default=None,
@@ -57,94 +60,116 @@ def parse_args(argv=None):
     p.add_argument("--force", action="store_true", help="rerun finished runs (default: reuse)")
     args = p.parse_args(argv)
     args.losses = [s.strip() for s in args.losses.split(",") if s.strip()]
+    try:
+        args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds {args.seeds}: give whole numbers, e.g. --seeds 0,1,2") from None
+    if not args.seeds:
+        raise UserError("--seeds is empty: give at least one seed, e.g. --seeds 0")
     unknown = [s for s in args.losses if s not in LOSSES]
     if unknown or not args.losses:
         raise UserError(f"--losses {','.join(unknown) or '(empty)'}: choose from {','.join(LOSSES)}")
     return args
 
 
-def command(args, loss, out):
+def command(args, loss, seed, out):
     framework = "keras" if args.framework == "keras-torch" else args.framework
     cmd = [sys.executable, str(REPO / framework / f"{STEP}.py"), "--loss", loss,
-           "--iters", str(args.iters), "--seed", str(args.seed), "--out", str(out)]
+           "--iters", str(args.iters), "--seed", str(seed), "--out", str(out)]
     if framework == "keras":
         cmd += ["--backend", "torch" if args.framework == "keras-torch" else "tensorflow"]
     return cmd
 
 
-def finished(out, args, loss):
+def finished(out, args, loss, seed):
     """metrics.json of a finished run with these options, or None."""
     try:
         m = json.loads((out / "metrics.json").read_text())
     except (OSError, ValueError):
         return None
     o = m.get("options", {})
-    same = (o.get("loss") == loss and o.get("iters") == args.iters and o.get("seed") == args.seed
+    same = (o.get("loss") == loss and o.get("iters") == args.iters and o.get("seed") == seed
             and not o.get("dry_run") and not o.get("init_from"))
     return m if same else None
 
 
+def run_dir(args, loss, seed):
+    return args.out / args.framework / loss / f"seed{seed}"
+
+
 def train_all(args):
-    """{loss: metrics} for every loss, training the ones not finished yet."""
+    """{loss: [metrics of each seed]}, training the runs not finished yet, one at a time."""
     results = {}
-    for loss in args.losses:
-        out = args.out / args.framework / loss
-        m = None if args.force else finished(out, args, loss)
-        if m is None:
-            print(f"--loss {loss}: training ({args.iters} iterations) -> {out}", file=sys.stderr)
-            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-            if subprocess.run(command(args, loss, out), env=env, cwd=REPO).returncode != 0:
-                raise UserError(f"--loss {loss}: the run failed (its message is above)")
-            m = finished(out, args, loss)
-        else:
-            print(f"--loss {loss}: reusing {out}", file=sys.stderr)
-        results[loss] = m
+    for seed in args.seeds:
+        for loss in args.losses:
+            out = run_dir(args, loss, seed)
+            m = None if args.force else finished(out, args, loss, seed)
+            if m is None:
+                print(f"--loss {loss} --seed {seed}: training ({args.iters} iterations) -> {out}",
+                      file=sys.stderr)
+                env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+                if subprocess.run(command(args, loss, seed, out), env=env, cwd=REPO).returncode:
+                    raise UserError(f"--loss {loss} --seed {seed}: the run failed (see above)")
+                m = finished(out, args, loss, seed)
+            else:
+                print(f"--loss {loss} --seed {seed}: reusing {out}", file=sys.stderr)
+            results.setdefault(loss, []).append(m)
     return results
 
 
+def _mean(values):
+    """Mean of the defined values (an IoU is None for a class neither present nor predicted)."""
+    defined = [v for v in values if v is not None]
+    return float(np.mean(defined)) if defined else None
+
+
 def report(args, results):
-    """report.md, losses.png, predictions.png in --out."""
-    classes = next(iter(results.values()))["classes"]
-    head = (["loss"] + [f"IoU {c}" for c in classes]
-            + ["mean IoU", "pixel acc.", "test loss", "s/run"])
+    """report.md, losses.png, predictions.png in --out. results: {loss: [metrics per seed]}."""
+    first = next(iter(results.values()))[0]
+    classes = first["classes"]
+    n = len(args.seeds)
+    head = (["loss"] + [f"IoU {c}" for c in classes] + ["mean IoU"]
+            + ([f"mean IoU, seed {','.join(map(str, args.seeds))}"] if n > 1 else [])
+            + ["pixel acc."])
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for loss, m in results.items():
-        cells = [f"`{loss}`"] + [fmt(m["per_class_iou"][c]) for c in classes]
-        cells += [fmt(m["mean_iou"]), fmt(m["pixel_accuracy"]), fmt(m["test_loss"]),
-                  f"{m['seconds']:.0f}"]
+    iou = {}   # loss -> {class: mean over seeds}, for the chart
+    for loss, runs in results.items():
+        iou[loss] = {c: _mean([m["per_class_iou"][c] for m in runs]) for c in classes}
+        cells = [f"`{loss}`"] + [fmt(iou[loss][c]) for c in classes]
+        cells += [fmt(_mean([m["mean_iou"] for m in runs]))]
+        if n > 1:
+            cells += [" / ".join(f"{m['mean_iou']:.2f}" for m in runs)]
+        cells += [fmt(_mean([m["pixel_accuracy"] for m in runs]))]
         rows.append("| " + " | ".join(cells) + " |")
     env = environment()
     framework = "keras" if args.framework == "keras-torch" else args.framework
-    any_m = next(iter(results.values()))
+    o = first["options"]
+    seeds = f"mean over seeds {', '.join(map(str, args.seeds))}" if n > 1 else f"seed {args.seeds[0]}"
     text = [f"# Losses compared: {args.framework} {STEP}, {args.iters} iterations each", "",
             *rows, "",
-            f"Seed {args.seed}, size {any_m['options']['size']}, batch {any_m['options']['batch_size']}, "
-            f"lr {any_m['options']['lr']}, {any_m['train_images']} training and "
-            f"{any_m['test_images']} test images; IoU on the test split. "
-            "Test loss: each run's own loss, so the column is not comparable across rows.",
+            f"IoU on the test split, {seeds}. Size {o['size']}, batch {o['batch_size']}, "
+            f"lr {o['lr']}, {first['train_images']} training and {first['test_images']} test images.",
             f"Made {datetime.now(timezone.utc).date()} on {env['processor']}, {env['cpu_count']} CPUs, "
             f"Python {env['python']}, {framework} {env.get(framework)}.", ""]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.md").write_text("\n".join(text))
     chart = viz.save_bar_chart(
-        args.out / "losses.png",
-        {loss: m["per_class_iou"] for loss, m in results.items()},
-        ylabel="IoU on the test split",
-        title=f"{args.framework} UNet, {args.iters} iterations, one run per --loss")
+        args.out / "losses.png", iou, ylabel="IoU on the test split",
+        title=f"{args.framework} UNet, {args.iters} iterations, {seeds}")
     if args.figure:
         args.figure.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(chart, args.figure)
 
-    # the predictions themselves, on the first test images
-    shown = min(6, any_m["test_images"])
-    test = data.load_split(synth.ensure_dataset(), "test", any_m["options"]["size"], limit=shown)
+    # the predictions themselves: first seed, first test images
+    shown = min(6, first["test_images"])
+    test = data.load_split(synth.ensure_dataset(), "test", o["size"], limit=shown)
     preds = {}
     for loss in results:
-        arrays, _ = load_npz(args.out / args.framework / loss / "predictions.npz")
+        arrays, _ = load_npz(run_dir(args, loss, args.seeds[0]) / "predictions.npz")
         preds[loss] = arrays["pred"][:len(test)]
     viz.save_comparison_grid(args.out / "predictions.png", test.images, test.masks, preds,
                              test.palette, list(test.classes),
-                             title=f"{args.framework} UNet, one column per --loss")
+                             title=f"{args.framework} UNet, seed {args.seeds[0]}, one column per --loss")
     print("\n".join(rows), file=sys.stderr)
     print(f"-> {args.out / 'report.md'}, {chart}", file=sys.stderr)
 

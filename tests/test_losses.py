@@ -472,20 +472,21 @@ def test_compare_losses_report(tmp_path):
     from common.weights import save_npz
     classes = ["background", "akahara", "madara"]
     for i, name in enumerate(("ce", "dice")):
-        out = tmp_path / "pytorch" / name
-        out.mkdir(parents=True)
-        m = {"classes": classes, "per_class_iou": {c: 0.5 + 0.1 * i for c in classes},
-             "mean_iou": 0.5 + 0.1 * i, "pixel_accuracy": 0.9, "test_loss": 0.3, "seconds": 60.0,
-             "train_images": 8, "test_images": 2,
-             "options": {"loss": name, "iters": 7, "seed": 0, "size": 16, "batch_size": 4,
-                         "lr": 0.01, "dry_run": False, "init_from": None}}
-        (out / "metrics.json").write_text(json.dumps(m))
-        save_npz(out / "predictions.npz", {"pred": np.zeros((2, 16, 16), np.uint8)})
+        for seed in (0, 1):
+            out = tmp_path / "pytorch" / name / f"seed{seed}"
+            out.mkdir(parents=True)
+            iou = 0.5 + 0.1 * i + 0.1 * seed
+            m = {"classes": classes, "per_class_iou": {c: iou for c in classes},
+                 "mean_iou": iou, "pixel_accuracy": 0.9, "train_images": 8, "test_images": 2,
+                 "options": {"loss": name, "iters": 7, "seed": seed, "size": 16, "batch_size": 4,
+                             "lr": 0.01, "dry_run": False, "init_from": None}}
+            (out / "metrics.json").write_text(json.dumps(m))
+            save_npz(out / "predictions.npz", {"pred": np.zeros((2, 16, 16), np.uint8)})
     figure = tmp_path / "assets" / "losses.png"
-    compare_losses.main(["--losses", "ce,dice", "--iters", "7", "--out", str(tmp_path),
-                         "--figure", str(figure)])
+    compare_losses.main(["--losses", "ce,dice", "--seeds", "0,1", "--iters", "7",
+                         "--out", str(tmp_path), "--figure", str(figure)])
     table = (tmp_path / "report.md").read_text()
-    assert "| `dice` | 0.6000 | 0.6000 | 0.6000 | 0.6000 |" in table
+    assert "| `dice` | 0.6500 | 0.6500 | 0.6500 | 0.6500 | 0.60 / 0.70 | 0.9000 |" in table, table
     assert figure.is_file() and (tmp_path / "predictions.png").is_file()
     with pytest.raises(SystemExit):
         compare_losses.main(["--losses", "ce,tversky", "--out", str(tmp_path)])
