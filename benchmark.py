@@ -42,6 +42,7 @@ import numpy as np
 from common import REPO, RUNS
 from common.errors import UserError, exit_on_user_error
 from common.frameworks import FRAMEWORKS, environment, installed
+from common.steps import load_step, make_trainer
 
 sys.path.append(str(REPO))
 import compare  # noqa: E402  (steps, labels, the scripts' command line)
@@ -93,29 +94,12 @@ def parse_args(argv=None):
 
 
 # ------------------------------------------------------------------ workers
-def load_step(framework, step):
-    """Import <framework>/<step>.py; the framework folder is appended, never prepended."""
-    import importlib.util
-    folder = str(REPO / framework)
-    if folder not in sys.path:
-        sys.path.append(folder)
-    spec = importlib.util.spec_from_file_location(f"{framework}_{step}", REPO / framework / f"{step}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def bare_step(label, step, size, batch, args) -> dict:
     """Time Trainer.train_step on one fixed batch (runs inside a worker process)."""
     from common.runner import to_layout, to_targets
     from common.weights import init_weights
     framework = "keras" if label == "keras-torch" else label
-    mod = load_step(framework, step)
-    argv = ["--size", str(size), "--batch-size", str(batch)]
-    opts = mod.lab.parse_args(mod.__file__, None, argv, getattr(mod, "add_arguments", None))
-    st = mod.step(opts)
-    trainer = mod.lab.trainer_factory(opts, st, lambda n: mod.build(n, opts))(
-        1 if st.task == "binary" else 3)
+    trainer, st = make_trainer(framework, step, ["--size", str(size), "--batch-size", str(batch)])
     shapes = {k: v.shape for k, v in trainer.get_weights().items()}
     trainer.set_weights(init_weights(shapes, 0))
     rng = np.random.default_rng(0)

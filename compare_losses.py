@@ -39,6 +39,8 @@ from common.frameworks import environment
 from common.runner import fmt
 from common.weights import load_npz
 
+import compare  # noqa: E402  (same folder: the step scripts' command line)
+
 FRAMEWORKS = ("pytorch", "tensorflow", "keras", "chainer", "keras-torch")
 STEP = "06_unet"
 
@@ -73,12 +75,9 @@ def parse_args(argv=None):
 
 
 def command(args, loss, seed, out):
-    framework = "keras" if args.framework == "keras-torch" else args.framework
-    cmd = [sys.executable, str(REPO / framework / f"{STEP}.py"), "--loss", loss,
-           "--iters", str(args.iters), "--seed", str(seed), "--out", str(out)]
-    if framework == "keras":
-        cmd += ["--backend", "torch" if args.framework == "keras-torch" else "tensorflow"]
-    return cmd
+    """compare.py's command line for one run of the step, plus --loss."""
+    run = argparse.Namespace(iters=args.iters, seed=seed, data=None, dry_run=False)
+    return compare.command(args.framework, STEP, run, out) + ["--loss", loss]
 
 
 def finished(out, args, loss, seed):

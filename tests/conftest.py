@@ -4,7 +4,6 @@ The repo root and the framework folders are APPENDED to sys.path (never
 prepended): tensorflow/, keras/ and chainer/ in the repo must not shadow the
 installed packages. Frameworks are detected with importlib.metadata.
 """
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from common import steps  # noqa: E402
 from common.frameworks import installed  # noqa: E402
 
 STEPS = ("01_binarization", "02_multiclass", "03_nearest", "04_transposed_conv", "05_concat",
@@ -43,11 +43,4 @@ def require(framework):
 def load_step(framework: str, step: str):
     """Import <framework>/<step>.py as a module (file names start with digits)."""
     require(framework)
-    name = f"{framework}_{step}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO / framework / f"{step}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return steps.load_step(framework, step)

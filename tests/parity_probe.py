@@ -11,10 +11,11 @@ another's rounding. The inputs are chosen to be well conditioned: a max-pool
 window whose two largest values are closer than POOL_MARGIN sends its gradient
 to whichever one float32 rounding makes larger (measured in UNet: a gap of
 1.2e-6 put PyTorch float32 1-2e-4 off exact while TensorFlow happened to match),
-which tests rounding luck, not the frameworks. well_conditioned_seed() draws
-input batches until no first-batch pooling window in the float64 forward pass
-has such a near-tie (exact ties, e.g. of ReLU zeros, are fine: every framework
-keeps the first maximum).
+which tests rounding luck, not the frameworks; a ReLU input within rounding of
+zero does the same. well_conditioned_seed() draws input batches until, in the
+float64 forward pass of the first batch, no ReLU input is closer to 0 than
+RELU_MARGIN and no pooling window has such a near-tie (exact ties, e.g. of
+ReLU zeros, are fine: every framework keeps the first maximum).
 """
 import sys
 from pathlib import Path
@@ -25,10 +26,10 @@ for p in [REPO] + [REPO / f for f in ("pytorch", "tensorflow", "keras", "chainer
         sys.path.append(str(p))
 
 import functools  # noqa: E402
-import importlib.util  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from common.steps import make_trainer  # noqa: E402,F401  (docs/measure_differences.py uses it here)
 from common.weights import init_weights  # noqa: E402
 
 SIZE, BATCH, TRAJECTORY = 32, 2, 20
@@ -51,22 +52,8 @@ PROBE_ARGS = ["--lr", "0.001"]
 STEP_ARGS = {"06_unet": ["--depth", "2"], "09_deeplabv3plus": ["--lr", "0.0001"]}
 
 
-def load_step(framework, step):
-    name = f"{framework}_{step}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / framework / f"{step}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-def make_trainer(framework, step, argv=()):
-    mod = load_step(framework, step)
-    args = mod.lab.parse_args(mod.__file__, None, list(argv), getattr(mod, "add_arguments", None))
-    st = mod.step(args)
-    num_outputs = 1 if st.task == "binary" else 3
-    return mod.lab.trainer_factory(args, st, lambda n: mod.build(n, args))(num_outputs), st
+def probe_args(step):
+    return PROBE_ARGS + STEP_ARGS.get(step, [])
 
 
 def random_weights(shapes, seed=1):
@@ -153,20 +140,19 @@ def kink_margins(step, argv, seed):
 
 @functools.lru_cache(maxsize=None)
 def well_conditioned_seed(step, first=2, tries=50):
-    argv = PROBE_ARGS + STEP_ARGS.get(step, [])
+    relu_margin = STEP_RELU_MARGIN.get(step, RELU_MARGIN)
     for seed in range(first, first + tries):
-        relu_min, gap_min = kink_margins(step, argv, seed)
-        if relu_min >= STEP_RELU_MARGIN.get(step, RELU_MARGIN) and gap_min >= POOL_MARGIN:
+        relu_min, gap_min = kink_margins(step, probe_args(step), seed)
+        if relu_min >= relu_margin and gap_min >= POOL_MARGIN:
             return seed
     raise RuntimeError(f"{step}: no input seed in {first}..{first + tries - 1} keeps ReLU inputs "
-                       f"{STEP_RELU_MARGIN.get(step, RELU_MARGIN)} and pooling gaps {POOL_MARGIN} "
-                       "from a kink")
+                       f"{relu_margin} and pooling gaps {POOL_MARGIN} from a kink")
 
 
 def probe(framework, step, argv=None, seed=2) -> dict:
     """framework: pytorch, tensorflow, keras, chainer, or pytorch64 (the float64 reference)."""
     if argv is None:
-        argv = PROBE_ARGS + STEP_ARGS.get(step, [])
+        argv = probe_args(step)
     exact = framework == "pytorch64"
     trainer, st = make_trainer("pytorch" if exact else framework, step, argv)
     if exact:

@@ -382,19 +382,11 @@ TRAINER_CASES = [("01_binarization", "ce+dice"), ("02_multiclass", "jaccard"),
 def trainer_step_losses(framework):
     """For each (step, loss): the Trainer's train_step loss and the reference on the same
     training-mode logits (BatchNorm on batch statistics, so both see the same numbers)."""
-    import importlib.util
+    from common.steps import make_trainer
     rows = []
     for step, name in TRAINER_CASES:
         label = "keras" if framework.startswith("keras") else framework
-        spec = importlib.util.spec_from_file_location(f"{label}_{step}_losses",
-                                                      REPO_DIR / label / f"{step}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        args = mod.lab.parse_args(mod.__file__, None, ["--loss", name],
-                                  getattr(mod, "add_arguments", None))
-        st = mod.step(args)
-        n_out = 1 if st.task == "binary" else 3
-        trainer = mod.lab.trainer_factory(args, st, lambda n: mod.build(n, args))(n_out, IGNORE)
+        trainer, st = make_trainer(label, step, ["--loss", name], IGNORE)
         rng = np.random.default_rng(5)
         x = rng.random((2, 16, 16, 3), dtype=np.float32)
         y = rng.integers(0, 2 if st.task == "binary" else 3, (2, 16, 16)).astype(np.int32)

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import FOLDERS, REPO, STEPS, load_step, require
 from common.runner import OUTPUT_KEYS, DRY_RUN
+from common.steps import make_trainer
 
 FRAMEWORKS = FOLDERS
 ALL = [pytest.param(f, s, marks=pytest.mark.xdist_group(f)) for f in FRAMEWORKS for s in STEPS]
@@ -56,11 +57,8 @@ def test_dry_run_writes_outputs(framework, step, tmp_path):
 def test_evaluation_uses_inference_batchnorm(framework, step):
     """In inference mode an image's logits do not depend on the rest of the batch;
     with batch statistics (training mode) they do."""
-    mod = load_step(framework, step)
-    args = mod.lab.parse_args(mod.__file__, None, [], getattr(mod, "add_arguments", None))
-    st = mod.step(args)
-    trainer = mod.lab.trainer_factory(args, st, lambda n: mod.build(n, args))(
-        1 if st.task == "binary" else 3)
+    load_step(framework, step)   # skips when the framework is not installed
+    trainer, _ = make_trainer(framework, step)
     from parity_probe import random_weights
     trainer.set_weights(random_weights({k: v.shape for k, v in trainer.get_weights().items()}))
     rng = np.random.default_rng(0)
