@@ -22,7 +22,6 @@ reused unless --force. Writes to --out (default runs/losses/):
     <framework>/<L>/seed<S>/   each run's own outputs (metrics.json, weights.npz, ...)
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -74,22 +73,20 @@ def parse_args(argv=None):
     return args
 
 
+def _run(args, seed):
+    """compare.py's options for one run: the embedded data, full schedule."""
+    return argparse.Namespace(iters=args.iters, seed=seed, data=None, dry_run=False)
+
+
 def command(args, loss, seed, out):
     """compare.py's command line for one run of the step, plus --loss."""
-    run = argparse.Namespace(iters=args.iters, seed=seed, data=None, dry_run=False)
-    return compare.command(args.framework, STEP, run, out) + ["--loss", loss]
+    return compare.command(args.framework, STEP, _run(args, seed), out) + ["--loss", loss]
 
 
 def finished(out, args, loss, seed):
-    """metrics.json of a finished run with these options, or None."""
-    try:
-        m = json.loads((out / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    o = m.get("options", {})
-    same = (o.get("loss") == loss and o.get("iters") == args.iters and o.get("seed") == seed
-            and not o.get("dry_run") and not o.get("init_from"))
-    return m if same else None
+    """metrics.json of a finished run with these options (compare.py's test, plus the loss), or None."""
+    m = compare.finished(out, _run(args, seed))
+    return m if m is not None and m["options"].get("loss") == loss else None
 
 
 def run_dir(args, loss, seed):

@@ -179,7 +179,11 @@ def save_checkpoint(path, trainer, iteration, history, args, step, framework):
 
 
 def _options(args):
-    return {k: (str(getattr(args, k)) if k == "data" else getattr(args, k)) for k in RESUME_OPTIONS}
+    """The options a resumed or reused run must share; the embedded dataset's
+    version counts too (a new version draws different images)."""
+    o = {k: (str(getattr(args, k)) if k == "data" else getattr(args, k)) for k in RESUME_OPTIONS}
+    o["synth_version"] = synth.VERSION if args.data is None else None
+    return o
 
 
 def load_checkpoint(path, trainer, args, step):
@@ -188,7 +192,8 @@ def load_checkpoint(path, trainer, args, step):
     opt = {k[4:]: v for k, v in arrays.items() if k.startswith("opt/")}
     check_compatible(trainer.get_weights(), weights, path, step.name, meta)
     saved = meta.get("options", {})
-    changed = [f"--{k.replace('_', '-')} {saved.get(k)} (now {v})"
+    changed = [f"--{k.replace('_', '-')} {saved.get(k)} (now {v})" if k != "synth_version"
+               else f"embedded dataset version {saved.get(k)} (now {v})"
                for k, v in _options(args).items() if saved.get(k) != v]
     if changed:
         raise UserError(f"{path}: this checkpoint was made with other options: " + ", ".join(changed)

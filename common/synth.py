@@ -17,13 +17,17 @@ What makes it worth segmenting:
   gravel, leaf litter, moss). A 13x13 window mostly suffices, except at the
   distractors: dark patches and sticks, orange/cream flecks, and stones with
   newt-like skin and marks but no newt shape.
-- Which species: both share one distribution of body colour, mark colour, mark
-  coverage, size and pose. Only the make-up of the marks differs: akahara has
-  solid blotches, madara separate small spots. The marks sit in one to three
-  patches along the body; the rest of the body is plain dark skin that looks
-  the same in both species, so a small window there cannot tell which newt it
-  is on. A network that sees the whole newt can carry the species from the
-  patches to the rest of the body.
+- Which species: both share one distribution of body colour, mark colour,
+  size and pose. Only the make-up of the marks differs: akahara has one or two
+  solid bands across the back, madara separate small spots. The marks sit in
+  one or two patches along the body; the rest of the body is plain dark skin
+  that looks the same in both species, so a small window there cannot tell
+  which newt it is on. A network that sees the whole newt can carry the
+  species from the patches to the rest of the body. Measured (PyTorch, 64x64,
+  seed 0, 1000 iterations): step 2's 13x13 window labels 75% of the newt
+  pixels it finds with the right species, UNet 96% (tests/test_learning.py).
+  (The real akahara is red-bellied and the madara spotted; the patterns here
+  are stand-ins with a known answer, not a portrait.)
 - One or two newts per image, each of either species; lighting, blur, sensor
   noise and JPEG change per image.
 
@@ -42,7 +46,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from common import DATA
 from common.errors import UserError
 
-VERSION = 2  # bump when the generated images change
+VERSION = 3  # bump when the generated images change
 DEFAULT_ROOT = DATA / "synthetic-newts"
 CLASSES = ("background", "akahara", "madara")
 PALETTE = [(0, 0, 0), (128, 0, 0), (0, 128, 0)]  # as the real dataset's palette PNGs
@@ -150,8 +154,8 @@ class _Newt:
     a width profile and four legs; `mask` is its [H,W] bool silhouette."""
 
     def __init__(self, rng, w, h):
-        self.length = rng.uniform(0.4, 0.9) * min(w, h)
-        self.half_width = self.length * rng.uniform(0.08, 0.1)
+        self.length = rng.uniform(0.45, 0.9) * min(w, h)
+        self.half_width = self.length * rng.uniform(0.1, 0.12)
         s = np.linspace(0, 1, 64)
         # Heading = start angle + two slow sine bends: an S or a C pose.
         self.heading = rng.uniform(0, 2 * np.pi) + sum(
@@ -190,28 +194,34 @@ class _Newt:
 def _marks(rng, region, kind, unit, track, patches):
     """Where the mark colour goes: [H,W] bool inside region.
 
-    `patches` patches, each a stretch of 3 unit of `track` (the body's middle
-    line as [(x, y, angle)]), are filled with marks that never touch: kind 1
-    (akahara) a few blotches stretched along the body, kind 2 (madara) many
-    small round spots; unit = half the body width. Both kinds cover about the
-    same fraction of a patch; outside the patches the skin is plain.
+    `patches` patches on `track` (the body's middle line as [(x, y, angle)])
+    hold the species' marks: kind 1 (akahara) one or two solid bands across the
+    back, edge to edge; kind 2 (madara) separate small round spots that never
+    touch, over about 6 unit. unit = half the body width. Both kinds cover
+    about the same area (tests/test_synth.py checks the colours match); outside
+    the patches the skin is plain and looks the same in both species.
     """
     acc = np.zeros_like(region)
     n = len(track)
     step = np.hypot(track[1][0] - track[0][0], track[1][1] - track[0][1]) + 1e-6   # pixels per track point
     for centre in rng.integers(n // 8, n * 6 // 8, patches):
+        if kind == 1:
+            bands = rng.integers(1, 3)
+            for k in range(bands):
+                j = min(max(int(centre + (k - (bands - 1) / 2) * 2.2 * unit / step), 0), n - 1)
+                x, y, angle = track[j]
+                # Longer across the body than the body is wide: `& region` trims it to the edges.
+                _stamp(acc, _blob(rng, x, y, unit * rng.uniform(0.3, 0.5), unit * 1.8, angle, 0.3))
+            continue
         for _ in range(60):
-            j = min(max(int(centre + rng.uniform(-1.5, 1.5) * unit / step), 0), n - 1)
+            j = min(max(int(centre + rng.uniform(-3, 3) * unit / step), 0), n - 1)
             x, y, angle = track[j]
-            off = unit * rng.uniform(-0.6, 0.6)
+            off = unit * rng.uniform(-0.8, 0.8)
             cx, cy = x - off * np.sin(angle), y + off * np.cos(angle)
-            if kind == 1:
-                rx, ry = unit * rng.uniform(0.6, 1.2), unit * rng.uniform(0.45, 0.75)
-            else:
-                rx = ry = max(0.8, unit * rng.uniform(0.3, 0.45))
-            keep = rx + (1.6 if kind == 1 else 0.4) * ry    # clear space around the mark's centre
+            r = max(0.8, unit * rng.uniform(0.3, 0.42))
+            keep = 1.3 * r    # clear space around the spot's centre
             if not acc[max(0, int(cy - keep)):int(cy + keep) + 1, max(0, int(cx - keep)):int(cx + keep) + 1].any():
-                _stamp(acc, _blob(rng, cx, cy, rx, ry, angle, 0.5 if kind == 1 else 0.2, 14 if kind == 1 else 8))
+                _stamp(acc, _blob(rng, cx, cy, r, r, angle, 0.2, 8))
     return acc & region
 
 
@@ -240,7 +250,7 @@ def _skin(rng, img, region, kind, unit, track, patches):
 
 def _paint_newt(rng, img, newt, species):
     track = [(x, y, a) for (x, y), a in zip(newt.pts, newt.heading)]
-    _skin(rng, img, newt.mask, species, newt.half_width, track, rng.integers(1, 4))
+    _skin(rng, img, newt.mask, species, newt.half_width, track, rng.integers(1, 3))
     p, t, n, r = newt.at(0.06)
     er = max(0.8, newt.half_width * 0.2)
     for x, y in (p + n * r * 0.7, p - n * r * 0.7):   # eyes

@@ -1,10 +1,12 @@
 """compare.py on a tiny schedule: runs, a failing run, reuse, the report."""
+import json
 import re
 import sys
 
 import pytest
 
 from conftest import REPO, require
+from common import synth
 
 sys.path.append(str(REPO))
 import compare  # noqa: E402
@@ -47,6 +49,12 @@ def test_tiny_comparison_with_a_failing_and_a_reused_run(tmp_path, monkeypatch):
     assert second["02_multiclass", "pytorch"]["status"] == "reused"
     assert log.stat().st_mtime_ns == stamp
     assert second["02_multiclass", "tensorflow"]["status"] == "failed"   # failures are retried
+    # A run on an older version of the embedded dataset is not reused.
+    metrics = tmp_path / "runs" / "pytorch" / "01_binarization" / "metrics.json"
+    m = json.loads(metrics.read_text())
+    m["options"]["synth_version"] = synth.VERSION - 1
+    metrics.write_text(json.dumps(m))
+    assert compare.main(argv)["01_binarization", "pytorch"]["status"] == "ran"
     third = compare.main(argv + ["--force", "--assets", str(tmp_path / "assets")])
     assert third["02_multiclass", "pytorch"]["status"] == "ran"
     summary = (tmp_path / "assets" / "report.md").read_text()

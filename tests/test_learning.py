@@ -42,27 +42,51 @@ def newt_iou(m):
 
 
 @pytest.mark.xdist_group("pytorch")
-@pytest.mark.parametrize("step", [s for s in STEPS if s != "01_binarization"])
+@pytest.mark.parametrize("step", [s for s in STEPS
+                                  if s not in ("01_binarization", "02_multiclass", "06_unet")])
 def test_multiclass_step_learns(step, tmp_path):
     """Every multiclass network finds the newts (telling the species apart is the hard part:
-    see the gap test). Measured at 64x64, 200 iterations, seed 0 (2026-11-21): newt IoU 0.48
-    (FCN-8s) and 0.34 (DeepLabv3+, the slowest starter); at 400: 0.57 (step 2), 0.64 (UNet)."""
+    see the gap test). The thresholds are relative to the best constant prediction (newt
+    IoU = the newts' share of the test pixels, 0.15 on dataset v3). Measured on dataset v2
+    (64x64, 200 iterations, seed 0): newt IoU 0.48 (FCN-8s), 0.34 (DeepLabv3+, the slowest)."""
     m = load_step("pytorch", step).main(["--iters", "200", "--out", str(tmp_path)])
     curve = np.array(m["loss_curve"])
     assert curve[-10:].mean() < 0.5 * curve[:10].mean(), "loss did not fall"
     assert newt_iou(m) > max(0.25, 2 * constant_predictor_best_iou(64)), m["per_class_iou"]
 
 
+def species_accuracy(m):
+    """Of the newt pixels a multiclass run found (truth and prediction both a newt),
+    the fraction labelled with the right species."""
+    c = np.asarray(m["confusion_matrix"], np.float64)
+    return (c[1, 1] + c[2, 2]) / c[1:, 1:].sum()
+
+
+GAP_ITERS = "1000"
+
+
 @pytest.mark.xdist_group("pytorch")
-@pytest.mark.xfail(run=False, reason="issue #2 open: on synthetic data v2 at 400 iterations "
-                   "UNet 0.476 vs plain 0.437 mean IoU (measured 2026-11-21); neither tells the "
-                   "species apart yet (0.56 vs 0.52 of found newt pixels)")
 def test_dataset_needs_context_unet_beats_plain_network(tmp_path):
     """The embedded data must be hard: the 13x13-receptive-field network of step 2 is
-    clearly worse than UNet at telling the species apart (same data, same schedule)."""
-    args = ["--iters", "400"]
+    clearly worse than UNet at telling the species apart (same data, same schedule).
+
+    Measured (64x64, PyTorch, one thread, 2026-11-21; seed 0 is what runs here, ~5 min):
+      iterations, seed   plain mIoU / species   UNet mIoU / species
+      1000, 0            0.645 / 0.75           0.820 / 0.96
+      1000, 1            0.682 / 0.80           0.805 / 0.94
+    UNet needs more than the default 500 iterations to learn to carry the species
+    along the body (at 500, on a first draft of this dataset, it led by only 0.08).
+    Steps 2 and 6 are left out of test_multiclass_step_learns: this test covers them."""
+    args = ["--iters", GAP_ITERS]
     plain = load_step("pytorch", "02_multiclass").main(args + ["--out", str(tmp_path / "p")])
     unet = load_step("pytorch", "06_unet").main(args + ["--out", str(tmp_path / "u")])
-    assert unet["mean_iou"] > 0.5, unet["per_class_iou"]
-    assert unet["mean_iou"] > plain["mean_iou"] + 0.15, (plain["per_class_iou"],
-                                                         unet["per_class_iou"])
+    report = {"plain": (plain["per_class_iou"], species_accuracy(plain)),
+              "unet": (unet["per_class_iou"], species_accuracy(unet))}
+    for m in (plain, unet):   # both found the newts at all (as in test_multiclass_step_learns)
+        curve = np.array(m["loss_curve"])
+        assert curve[-10:].mean() < 0.5 * curve[:10].mean(), "loss did not fall"
+        assert newt_iou(m) > max(0.25, 2 * constant_predictor_best_iou(64)), report
+    assert unet["mean_iou"] > 0.7, report
+    assert unet["mean_iou"] > plain["mean_iou"] + 0.1, report
+    assert species_accuracy(unet) > 0.9, report
+    assert species_accuracy(unet) > species_accuracy(plain) + 0.1, report

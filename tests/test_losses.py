@@ -461,6 +461,7 @@ def test_compare_losses_report(tmp_path):
     """compare_losses.py reuses finished runs and writes its table and figures
     (fabricated runs: no training here)."""
     import compare_losses
+    from common import synth
     from common.weights import save_npz
     classes = ["background", "akahara", "madara"]
     for i, name in enumerate(("ce", "dice")):
@@ -471,7 +472,8 @@ def test_compare_losses_report(tmp_path):
             m = {"classes": classes, "per_class_iou": {c: iou for c in classes},
                  "mean_iou": iou, "pixel_accuracy": 0.9, "train_images": 8, "test_images": 2,
                  "options": {"loss": name, "iters": 7, "seed": seed, "size": 16, "batch_size": 4,
-                             "lr": 0.01, "dry_run": False, "init_from": None}}
+                             "lr": 0.01, "dry_run": False, "init_from": None,
+                             "data": "None", "synth_version": synth.VERSION}}
             (out / "metrics.json").write_text(json.dumps(m))
             save_npz(out / "predictions.npz", {"pred": np.zeros((2, 16, 16), np.uint8)})
     figure = tmp_path / "assets" / "losses.png"
