@@ -48,6 +48,7 @@ sys.path.append(str(REPO))
 import compare  # noqa: E402  (steps, labels, the scripts' command line)
 
 OUT_MD = REPO / "BENCHMARKS.md"
+ASSETS = REPO / "assets"
 MARK_START, MARK_END = "<!-- generated:start -->", "<!-- generated:end -->"
 SIZE, BATCH = 64, 4
 SCALING_SIZES, SCALING_BATCHES = (64, 128, 256), (1, 4, 16)
@@ -72,6 +73,9 @@ def parse_args(argv=None):
                    help="2 repeats of 2 iterations, 10-iteration loops: a smoke run")
     p.add_argument("--no-write", action="store_true",
                    help="print the tables; leave BENCHMARKS.md and assets/ alone")
+    p.add_argument("--from-results", type=Path, default=None, metavar="FILE",
+                   help="measure nothing: rewrite BENCHMARKS.md and the figures from an earlier "
+                        "run's results.json")
     p.add_argument("--out", type=Path, default=RUNS / "benchmark",
                    help="folder for results.json and the runs (default: runs/benchmark)")
     p.add_argument("--worker", nargs=4, metavar=("LABEL", "STEP", "SIZE", "BATCH"),
@@ -302,7 +306,6 @@ def figures(results, args):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from common.weights import atomic_write
     steps, labels = list(results["steps"]), args.frameworks
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(steps)), 4))
     w = 0.8 / max(1, len(labels))
@@ -315,7 +318,7 @@ def figures(results, args):
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    save(fig, REPO / "assets" / "benchmark_steps.png", atomic_write)
+    save(fig, ASSETS / "benchmark_steps.png")
     if results["scaling"]:
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         for k in labels:
@@ -335,17 +338,14 @@ def figures(results, args):
         axes[0].legend(fontsize=8)
         fig.suptitle(f"{args.scaling_step}: bare training step")
         fig.tight_layout()
-        save(fig, REPO / "assets" / "benchmark_scaling.png", atomic_write)
+        save(fig, ASSETS / "benchmark_scaling.png")
 
 
-def save(fig, path, atomic_write):
-    import io
+def save(fig, path):
     import matplotlib.pyplot as plt
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    from common.weights import atomic_write
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, buf.getvalue())
 
 
 def write_markdown(text):
@@ -362,7 +362,7 @@ def write_markdown(text):
                             "put them back around the generated tables (or delete the file).")
     else:
         new = f"# Benchmarks\n\n{block}\n"
-    atomic_write(OUT_MD, new.encode())
+    atomic_write(OUT_MD, lambda tmp: tmp.write_text(new))
 
 
 @exit_on_user_error
@@ -375,12 +375,22 @@ def main(argv=None):
     if args.flops:
         print(json.dumps(count_flops(args.flops[0], int(args.flops[1]))))
         return
-    t0 = time.perf_counter()
-    results = measure(args)
-    results["seconds"] = time.perf_counter() - t0
-    results["args"] = {k: v for k, v in vars(args).items() if k not in ("out", "worker", "flops")}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    if args.from_results:   # redo the tables and figures of an earlier run, measuring nothing
+        try:
+            results = json.loads(args.from_results.read_text())
+        except (OSError, ValueError) as e:
+            raise UserError(f"{args.from_results}: cannot read a benchmark results.json ({e}); "
+                            "give the file a full run wrote, e.g. runs/benchmark/results.json") from None
+        for k in ("frameworks", "scaling_step", "iters", "loop_iters", "repeats", "warmup"):
+            setattr(args, k, results["args"][k])   # the tables name the run's own settings
+    else:
+        t0 = time.perf_counter()
+        results = measure(args)
+        results["seconds"] = time.perf_counter() - t0
+        results["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                           if k not in ("out", "worker", "flops")}
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(results, indent=1))
     text = tables(results, args)
     print(text)
     if not args.no_write:
