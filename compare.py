@@ -115,7 +115,7 @@ def finished(out, args):
     same = (o.get("iters") == args.iters and o.get("seed") == args.seed
             and o.get("dry_run") == args.dry_run
             and o.get("data") == str(args.data) and not o.get("init_from")
-            and o.get("synth_version") == (synth.VERSION if args.data is None else None))
+            and o.get("synth_version") == synth.version_for(args.data))
     return m if same else None
 
 

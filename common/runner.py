@@ -182,7 +182,7 @@ def _options(args):
     """The options a resumed or reused run must share; the embedded dataset's
     version counts too (a new version draws different images)."""
     o = {k: (str(getattr(args, k)) if k == "data" else getattr(args, k)) for k in RESUME_OPTIONS}
-    o["synth_version"] = synth.VERSION if args.data is None else None
+    o["synth_version"] = synth.version_for(args.data)
     return o
 
 

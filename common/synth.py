@@ -348,6 +348,12 @@ def generate(root, seed=0, n_train=96, n_test=16, min_side=96, max_side=192):
     return root
 
 
+def version_for(data):
+    """What runs record as their dataset version: VERSION for the embedded dataset
+    (data None, the default), None for a user's --data (which has no version)."""
+    return VERSION if data is None else None
+
+
 def _version(root):
     try:
         return json.loads((root / "synth.json").read_text()).get("version")

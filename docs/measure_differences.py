@@ -46,6 +46,7 @@ from common import losses  # noqa: E402
 from common.data import to_nchw  # noqa: E402
 from common.frameworks import environment, installed  # noqa: E402
 from common.runner import to_layout  # noqa: E402
+from common.steps import make_trainer  # noqa: E402
 from common.weights import init_weights  # noqa: E402
 
 PAGE = REPO / "docs" / "framework-differences.md"
@@ -529,7 +530,7 @@ def unet_trainers(argv=()):
             tf.random.set_seed(0)
         elif fw == "keras":
             glue("keras").keras.utils.set_random_seed(0)
-        out[fw] = parity_probe.make_trainer(fw, UNET, argv)[0]
+        out[fw] = make_trainer(fw, UNET, argv)[0]
     return out
 
 
@@ -545,7 +546,7 @@ def init_and_count_rows(trainers, argv=()):
     shapes = {k: v.shape for k, v in trainers["pytorch"].get_weights().items()}
     w0 = init_weights(shapes, 0)
     x = np.random.default_rng(5).random((2, 32, 32, 3), dtype=np.float32)
-    ref_trainer = parity_probe.to_float64(parity_probe.make_trainer("pytorch", UNET, argv)[0])
+    ref_trainer = parity_probe.to_float64(make_trainer("pytorch", UNET, argv)[0])
     ref_trainer.set_weights(w0)
     ref_logits = ref_trainer.forward(to_layout(x, "NCHW").astype(np.float64), training=False)
     label = {"pytorch": "PyTorch", "tensorflow": "TF (placeholder He)", "keras": "Keras",
@@ -598,7 +599,7 @@ def momentum_row():
     import parity_probe
     step = "01_binarization"
     argv = parity_probe.PROBE_ARGS                    # lr 0.001, momentum 0.9
-    ref = parity_probe.to_float64(parity_probe.make_trainer("pytorch", step, argv)[0])
+    ref = parity_probe.to_float64(make_trainer("pytorch", step, argv)[0])
     shapes = {k: v.shape for k, v in ref.get_weights().items()}
     w0 = parity_probe.random_weights(shapes)
     r = np.random.default_rng(7)
@@ -618,7 +619,7 @@ def momentum_row():
     expected = after_step(ref, lambda t: t.set_optimizer_state(v0))
     before, after = {}, {}
     for fw in FRAMEWORKS:
-        trainer = parity_probe.make_trainer(fw, step, argv)[0]
+        trainer = make_trainer(fw, step, argv)[0]
         after[fw_label(fw)] = diff(after_step(trainer, lambda t: t.set_optimizer_state(v0)))
         if fw == "keras":
             def naive(t):

@@ -29,7 +29,7 @@ import functools  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from common.steps import make_trainer  # noqa: E402,F401  (docs/measure_differences.py uses it here)
+from common.steps import make_trainer  # noqa: E402
 from common.weights import init_weights  # noqa: E402
 
 SIZE, BATCH, TRAJECTORY = 32, 2, 20

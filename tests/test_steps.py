@@ -57,7 +57,7 @@ def test_dry_run_writes_outputs(framework, step, tmp_path):
 def test_evaluation_uses_inference_batchnorm(framework, step):
     """In inference mode an image's logits do not depend on the rest of the batch;
     with batch statistics (training mode) they do."""
-    load_step(framework, step)   # skips when the framework is not installed
+    require(framework)
     trainer, _ = make_trainer(framework, step)
     from parity_probe import random_weights
     trainer.set_weights(random_weights({k: v.shape for k, v in trainer.get_weights().items()}))
