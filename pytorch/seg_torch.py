@@ -221,7 +221,7 @@ def get_weights(model) -> dict:
 def set_weights(model, weights: dict):
     with torch.no_grad():
         for k, t in neutral_tensors(model).items():
-            t.copy_(torch.from_numpy(np.asarray(weights[k], np.float32)))
+            t.copy_(torch.from_numpy(np.asarray(weights[k])))   # copy_ casts to t's dtype
 
 
 def select_device(name: str) -> torch.device:
@@ -245,19 +245,25 @@ class Trainer:
     layout = LAYOUT
 
     def __init__(self, model: nn.Module, task: str, loss: str = "ce", lr: float = 0.01,
-                 momentum: float = 0.9, device: str = "cpu", ignore_index=None):
+                 momentum: float = 0.9, device: str = "cpu", ignore_index=None,
+                 dtype: str = "float32"):
         self.device = select_device(device)
         self.device_name = str(self.device)
-        self.model = model.to(self.device)
+        # float64: the parity tests' exact reference (every parameter, buffer and activation)
+        self.dtype = dtype
+        self.torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
+        self.model = model.to(self.device, self.torch_dtype)
         self.loss_fn = make_loss(loss, task, ignore_index)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=momentum)
         # neutral name of each trainable parameter, for the optimizer state
         by_id = {id(t): k for k, t in neutral_tensors(self.model).items()}
         self.param_names = [(by_id[id(p)], p) for p in self.model.parameters()]
 
+    def _input(self, x):
+        return torch.from_numpy(x).to(self.device, self.torch_dtype)
+
     def _tensors(self, x, y):
-        return (torch.from_numpy(x).to(self.device),
-                torch.from_numpy(y).to(self.device))
+        return self._input(x), torch.from_numpy(y).to(self.device)
 
     def train_step(self, x, y) -> float:
         self.model.train()
@@ -279,7 +285,7 @@ class Trainer:
         """Logits (numpy, NCHW). training=True: batch statistics (running ones get updated)."""
         self.model.train(training)
         with torch.no_grad():
-            return self.model(torch.from_numpy(x).to(self.device)).cpu().numpy()
+            return self.model(self._input(x)).cpu().numpy()
 
     def loss_and_gradients(self, x, y):
         """Loss and d loss / d parameter (neutral names), training mode, no update."""
@@ -304,13 +310,13 @@ class Trainer:
         for name, p in self.param_names:
             buf = self.opt.state.get(p, {}).get("momentum_buffer")
             out[name] = (buf.detach().cpu().numpy().copy() if buf is not None
-                         else np.zeros(tuple(p.shape), np.float32))
+                         else np.zeros(tuple(p.shape), self.dtype))
         return out
 
     def set_optimizer_state(self, state):
         for name, p in self.param_names:
             self.opt.state[p]["momentum_buffer"] = torch.from_numpy(
-                np.asarray(state[name], np.float32)).to(self.device).clone()
+                np.asarray(state[name])).to(self.device, p.dtype).clone()
 
     def num_params(self):
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
@@ -325,11 +331,11 @@ def parse_args(file, doc, argv=None, add_arguments=None):
     return cli.parse_args(step_name(file), FRAMEWORK, argv, doc, add_arguments)
 
 
-def trainer_factory(args, step: Step, build):
-    """make_trainer(num_outputs, ignore_index) for common.runner.run."""
+def trainer_factory(args, step: Step, build, dtype: str = "float32"):
+    """make_trainer(num_outputs, ignore_index) for common.runner.run (dtype float64: parity tests)."""
     def make_trainer(num_outputs, ignore_index=None):
         return Trainer(build(num_outputs), step.task, args.loss, args.lr, args.momentum,
-                       args.device, ignore_index)
+                       args.device, ignore_index, dtype)
     return make_trainer
 
 

@@ -81,6 +81,8 @@ no dropout after ASPP (random masks differ between frameworks); output stride
 8 for training and testing. ASPP and decoder keep the paper's 256 channels,
 the low-level reduction its 48.
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import tensorflow as tf
 
 import seg_tf as lab
@@ -165,8 +167,28 @@ class ASPP(lab.Module):
 
 
 def resize(x, size):
-    """Bilinear, half-pixel centres (PyTorch's align_corners=False); size = (height, width)."""
+    """Bilinear, half-pixel centres (PyTorch's align_corners=False); size = (height, width).
+
+    tf.image.resize's bilinear kernel computes and returns float32 whatever the input, so
+    for a float64 network (the parity tests' exact check) the same interpolation is written
+    as two matrix products. The scripts run float32: tf.image.resize.
+    """
+    if x.dtype == tf.float64:
+        rows = _interpolation_matrix(tf.shape(x)[1], size[0], x.dtype)   # [out_h, in_h]
+        cols = _interpolation_matrix(tf.shape(x)[2], size[1], x.dtype)   # [out_w, in_w]
+        return tf.einsum("oh,bhwc,pw->bopc", rows, x, cols)
     return tf.image.resize(x, size, method="bilinear", antialias=False)
+
+
+def _interpolation_matrix(n_in, n_out, dtype):
+    """[n_out, n_in] weights of 1-D linear interpolation with half-pixel centres: output i
+    reads the source coordinate (i + 0.5) * n_in / n_out - 0.5, clamped to [0, n_in - 1]."""
+    scale = tf.cast(n_in, dtype) / tf.cast(n_out, dtype)
+    src = tf.maximum((tf.cast(tf.range(n_out), dtype) + 0.5) * scale - 0.5, 0.0)
+    i0 = tf.minimum(tf.cast(tf.floor(src), tf.int32), n_in - 1)
+    i1 = tf.minimum(i0 + 1, n_in - 1)
+    frac = (src - tf.cast(i0, dtype))[:, None]
+    return tf.one_hot(i0, n_in, dtype=dtype) * (1 - frac) + tf.one_hot(i1, n_in, dtype=dtype) * frac
 
 
 class Decoder(lab.Module):

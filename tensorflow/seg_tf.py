@@ -47,6 +47,24 @@ BN_MOMENTUM = 0.1          # PyTorch convention: new = (1 - 0.1) * old + 0.1 * b
 # sums too) and casts back; that costs ~10% of a UNet step on a CPU and makes
 # TF's gradients as exact as PyTorch's. Set tf.float32 to see the difference.
 BN_DTYPE = tf.float64
+# The dtype of every variable a layer creates: float32, or float64 for the parity tests'
+# exact reference. Set only around building a model, by with_floatx().
+FLOATX = tf.float32
+
+
+class with_floatx:
+    """`with with_floatx(tf.float64): model = build(n)` creates the model's variables in float64."""
+
+    def __init__(self, dtype):
+        self.dtype = tf.as_dtype(dtype)
+
+    def __enter__(self):
+        global FLOATX
+        self.previous, FLOATX = FLOATX, self.dtype
+
+    def __exit__(self, *exc):
+        global FLOATX
+        FLOATX = self.previous
 
 
 # ------------------------------------------------------------------ layers
@@ -83,7 +101,7 @@ def _he_normal(shape, fan_in):
     # Placeholder values with the spread of the shared initializer
     # (common.weights.init_weights); the runner overwrites them with its seeded
     # values so that the four frameworks start from the same weights.
-    return tf.random.normal(shape, stddev=float(np.sqrt(2.0 / fan_in)))
+    return tf.random.normal(shape, stddev=float(np.sqrt(2.0 / fan_in)), dtype=FLOATX)
 
 
 class Conv2D(Module):
@@ -101,10 +119,18 @@ class Conv2D(Module):
         self.dilation = dilation
         self.weight = tf.Variable(_he_normal([kernel_size, kernel_size, in_channels, out_channels],
                                              in_channels * kernel_size ** 2), name="weight")
-        self.bias = tf.Variable(tf.zeros([out_channels]), name="bias") if bias else None
+        self.bias = tf.Variable(tf.zeros([out_channels], FLOATX), name="bias") if bias else None
 
     def __call__(self, x, training=False):
-        y = tf.nn.conv2d(x, self.weight, strides=1, padding="SAME", dilations=self.dilation)
+        if self.dilation == 1:
+            y = tf.nn.conv2d(x, self.weight, strides=1, padding="SAME")
+        else:
+            # Atrous as the DeepLab papers write it: space-to-batch (the map split into
+            # rate x rate interleaved sub-maps), a plain 3x3 convolution on each, batch-to-space.
+            # Not tf.nn.conv2d(dilations=): without oneDNN (TF_ENABLE_ONEDNN_OPTS=0, TF's
+            # default on CPUs without AVX-512 VNNI/BF16 or AMX, i.e. most laptops) its filter
+            # gradient has no CPU kernel. (tf.nn.depthwise_conv2d already does space-to-batch.)
+            y = tf.nn.atrous_conv2d(x, self.weight, self.dilation, padding="SAME")
         return y if self.bias is None else y + self.bias
 
 
@@ -148,7 +174,7 @@ class ConvTranspose2D(Module):
         self.stride, self.kernel_size, self.padding = stride, kernel_size, padding
         self.weight = tf.Variable(_he_normal([kernel_size, kernel_size, out_channels, in_channels],
                                              out_channels * kernel_size ** 2), name="weight")
-        self.bias = tf.Variable(tf.zeros([out_channels]), name="bias") if bias else None
+        self.bias = tf.Variable(tf.zeros([out_channels], FLOATX), name="bias") if bias else None
 
     def __call__(self, x, training=False):
         b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
@@ -177,10 +203,10 @@ class BatchNorm(Module):
     def __init__(self, channels: int, eps: float = BN_EPS, momentum: float = BN_MOMENTUM):
         super().__init__()
         self.eps, self.momentum = eps, momentum
-        self.gamma = tf.Variable(tf.ones([channels]), name="gamma")
-        self.beta = tf.Variable(tf.zeros([channels]), name="beta")
-        self.mean = tf.Variable(tf.zeros([channels]), trainable=False, name="mean")
-        self.var = tf.Variable(tf.ones([channels]), trainable=False, name="var")
+        self.gamma = tf.Variable(tf.ones([channels], FLOATX), name="gamma")
+        self.beta = tf.Variable(tf.zeros([channels], FLOATX), name="beta")
+        self.mean = tf.Variable(tf.zeros([channels], FLOATX), trainable=False, name="mean")
+        self.var = tf.Variable(tf.ones([channels], FLOATX), trainable=False, name="var")
 
     def __call__(self, x, training=False):
         if not training:
@@ -387,12 +413,12 @@ _FROM_NEUTRAL = (2, 3, 1, 0)
 
 
 def to_neutral(value) -> np.ndarray:
-    a = np.asarray(value, np.float32)
+    a = np.asarray(value)   # keeps the variable's dtype (float32; float64 in the parity reference)
     return np.ascontiguousarray(a.transpose(_TO_NEUTRAL)) if a.ndim == 4 else a.copy()
 
 
-def from_neutral(value) -> np.ndarray:
-    a = np.asarray(value, np.float32)
+def from_neutral(value, dtype=np.float32) -> np.ndarray:
+    a = np.asarray(value, dtype)
     return np.ascontiguousarray(a.transpose(_FROM_NEUTRAL)) if a.ndim == 4 else a
 
 
@@ -402,7 +428,7 @@ def get_weights(model: Module) -> dict:
 
 def set_weights(model: Module, weights: dict):
     for k, v in model.named_variables():
-        v.assign(from_neutral(weights[k]))
+        v.assign(from_neutral(weights[k], v.dtype.as_numpy_dtype))
 
 
 def select_device(name: str) -> str:
@@ -427,8 +453,11 @@ class Trainer:
     layout = LAYOUT
 
     def __init__(self, model: Module, task: str, loss: str = "ce", lr: float = 0.01,
-                 momentum: float = 0.9, device: str = "cpu", ignore_index=None):
+                 momentum: float = 0.9, device: str = "cpu", ignore_index=None,
+                 dtype: str = "float32"):
         self.device_name = select_device(device)
+        self.dtype = dtype     # the model's variables must have been built in it (with_floatx)
+        self.tf_dtype = tf.as_dtype(dtype)
         self.model = model
         self.loss_fn = make_loss(loss, task, ignore_index)
         self.lr, self.momentum = lr, momentum
@@ -439,7 +468,7 @@ class Trainer:
             self.velocity = [tf.Variable(tf.zeros_like(v), trainable=False) for _, v in self.params]
         # Graphs traced once: the batch dimension is None so the last, smaller
         # evaluation batch reuses the graph instead of tracing a new one.
-        sig = [tf.TensorSpec([None, None, None, None], tf.float32),   # x [B, H, W, 3]
+        sig = [tf.TensorSpec([None, None, None, None], self.tf_dtype),   # x [B, H, W, 3]
                tf.TensorSpec([None, None, None], tf.int32)]           # y [B, H, W]
         self._train_step = tf.function(self._sgd_step, input_signature=sig)
         self._gradients = tf.function(self._loss_and_grads, input_signature=sig)
@@ -466,21 +495,24 @@ class Trainer:
             return logits, self.loss_fn(logits, y)
 
     # --- the interface
+    def _input(self, x):
+        return tf.constant(np.asarray(x, self.dtype))
+
     def train_step(self, x, y) -> float:
-        return float(self._train_step(x, y))
+        return float(self._train_step(self._input(x), y))
 
     def eval_batch(self, x, y):
-        logits, loss = self._eval(x, y)
+        logits, loss = self._eval(self._input(x), y)
         return to_nchw(logits), float(loss)
 
     def forward(self, x, training: bool):
         """Logits (numpy, NCHW). training=True: batch statistics (running ones get updated)."""
         with tf.device(self.device_name):
-            return to_nchw(self.model(tf.constant(x), training=training))
+            return to_nchw(self.model(self._input(x), training=training))
 
     def loss_and_gradients(self, x, y):
         """Loss and d loss / d parameter (neutral names and layouts), training mode, no update."""
-        loss, grads = self._gradients(x, y)
+        loss, grads = self._gradients(self._input(x), y)
         return float(loss), {k: to_neutral(g) for (k, _), g in zip(self.params, grads)}
 
     def get_weights(self):
@@ -495,7 +527,7 @@ class Trainer:
 
     def set_optimizer_state(self, state):
         for (k, _), v in zip(self.params, self.velocity):
-            v.assign(from_neutral(state[k]))
+            v.assign(from_neutral(state[k], v.dtype.as_numpy_dtype))
 
     def num_params(self):
         return sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
@@ -515,13 +547,13 @@ def parse_args(file, doc, argv=None, add_arguments=None):
     return cli.parse_args(step_name(file), FRAMEWORK, argv, doc, add_arguments)
 
 
-def trainer_factory(args, step: Step, build):
-    """make_trainer(num_outputs, ignore_index) for common.runner.run."""
+def trainer_factory(args, step: Step, build, dtype: str = "float32"):
+    """make_trainer(num_outputs, ignore_index) for common.runner.run (dtype float64: parity tests)."""
     def make_trainer(num_outputs, ignore_index=None):
-        with tf.device(select_device(args.device)):   # variables are created on the device
+        with tf.device(select_device(args.device)), with_floatx(dtype):   # variables on the device
             model = build(num_outputs)
         return Trainer(model, step.task, args.loss, args.lr, args.momentum, args.device,
-                       ignore_index)
+                       ignore_index, dtype)
     return make_trainer
 
 
