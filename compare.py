@@ -7,8 +7,13 @@
 Each run is a separate process through the step script's own command line
 (`python <framework>/<step>.py --iters N --out ...`), its output kept in a log
 file. Finished runs with the same options are reused unless --force; a
-failing run is reported in the table and the others go on. Writes to --out
-(default runs/compare/):
+failing run is reported in the table and the others go on. An interrupted
+run with the same options (its checkpoint.npz, no metrics.json) is continued
+with the script's --resume. A run folder that holds anything else (a run
+made with other options: another schedule, seed, data or dataset version)
+is replaced only with --overwrite or --force; otherwise nothing is run and
+the folders are listed (the step scripts' rule, common/outdir.py). Writes
+to --out (default runs/compare/):
 
     report.md, report.html     table step x framework, best per row marked, environment
     <step>_predictions.png     input | ground truth | each framework's prediction
@@ -30,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from common import REPO, RUNS, data, synth, viz
+from common import REPO, RUNS, cli, data, outdir, runner, synth, viz
 from common.errors import UserError, exit_on_user_error
 from common.frameworks import FRAMEWORKS, environment, installed
 from common.runner import fmt
@@ -60,7 +65,11 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed for every run (default: 0)")
     p.add_argument("--out", type=Path, default=RUNS / "compare",
                    help="output folder (default: runs/compare)")
-    p.add_argument("--force", action="store_true", help="rerun finished runs (default: reuse)")
+    p.add_argument("--force", action="store_true",
+                   help="rerun every run, replacing finished ones (default: reuse)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace runs made with other options in the run folders (default: "
+                        "refuse and list them); finished runs with these options are still reused")
     p.add_argument("--timeout", type=float, default=3600,
                    help="seconds before a single run is stopped and reported failed (default: 3600)")
     p.add_argument("--assets", type=Path, default=None,
@@ -70,8 +79,9 @@ def parse_args(argv=None):
                    help="pass --dry-run to every script (2 iterations on a few images)")
     args = p.parse_args(argv)
     args.iters = args.iters if args.iters is not None else (QUICK_ITERS if args.quick else FULL_ITERS)
-    if args.iters < 0:
-        p.error(f"--iters {args.iters}: give 0 or more iterations")
+    if args.iters < 1:
+        p.error(f"--iters {args.iters}: give 1 or more iterations (every run trains; a step "
+                f"script's --iters 0 evaluates weights given with --init-from)")
     args.steps = resolve(args.steps, STEPS, "step", "--steps")
     if args.frameworks == "installed":
         args.frameworks = [f for f in FRAMEWORKS if installed(f)]
@@ -119,30 +129,76 @@ def finished(out, args):
     return m if same else None
 
 
+def plan(out, cmd, done, force=False, overwrite=False):
+    """What to do with one run folder, before anything runs.
+
+    done: metrics of a finished run with the wanted options (finished()), or None.
+    Returns ("reuse", metrics), ("run", extra flags for cmd) or ("refuse", what the folder holds):
+    a same-options finished run is reused, a same-options interrupted run resumed, anything
+    else in the folder replaced (--overwrite) only when force or overwrite.
+    """
+    if done is not None and not force:
+        return "reuse", done
+    held = outdir.held_run(out)
+    if held is None:
+        return "run", []
+    if force or overwrite:
+        return "run", ["--overwrite"]
+    if held["kind"] == "interrupted":
+        script_args, _ = cli.build_parser("step", "framework").parse_known_args(cmd[2:])
+        at = runner.resumable(out / "checkpoint.npz", script_args)
+        if at is not None and at <= runner.planned_iters(script_args):
+            return "run", ["--resume"]
+    return "refuse", held["text"]
+
+
+def refuse(conflicts, flag_out):
+    """UserError listing the run folders that hold runs this call would replace."""
+    listed = [f"{out} holds {text}" for out, text in conflicts]
+    more = f"; ... ({len(listed)} in all)" if len(listed) > 3 else ""
+    return UserError(
+        f"{len(listed)} run folder(s) hold runs made with other options, which this call would "
+        f"replace: {'; '.join(listed[:3])}{more}. Nothing was run. To replace them, add "
+        f"--overwrite (finished runs with the same options are still reused); to keep them, "
+        f"give another --out (e.g. --out {outdir.free_name(flag_out)}).")
+
+
 def run_all(args, results):
     """Run (or reuse) every step x framework into results {(step, label): result dict}."""
-    jobs = [(s, f) for s in args.steps for f in args.frameworks]
+    jobs, conflicts = [], []
+    for step in args.steps:
+        for label in args.frameworks:
+            out = args.out / "runs" / label / step
+            framework = "keras" if label == "keras-torch" else label
+            backend = "torch" if label == "keras-torch" else "tensorflow"
+            if not installed(framework, backend):
+                jobs.append((step, label, out, ("not installed", None)))
+                continue
+            cmd = command(label, step, args, out)
+            decision = plan(out, cmd, finished(out, args), args.force, args.overwrite)
+            if decision[0] == "refuse":
+                conflicts.append((out, decision[1]))
+            jobs.append((step, label, out, decision))
+    if conflicts:
+        raise refuse(conflicts, args.out)
     (args.out / "logs").mkdir(parents=True, exist_ok=True)
     bar = tqdm(jobs, desc="compare", unit="run", dynamic_ncols=True)
-    for step, label in bar:
+    for step, label, out, (action, detail) in bar:
         bar.set_postfix_str(f"{label} {step}")
-        out = args.out / "runs" / label / step
         log = args.out / "logs" / f"{label}-{step}.log"
-        framework = "keras" if label == "keras-torch" else label
-        backend = "torch" if label == "keras-torch" else "tensorflow"
-        if not installed(framework, backend):
+        if action == "not installed":
             results[step, label] = {"status": "not installed", "log": None}
             continue
-        m = None if args.force else finished(out, args)
-        if m is not None:
-            results[step, label] = {"status": "reused", "metrics": m, "log": log}
+        if action == "reuse":
+            results[step, label] = {"status": "reused", "metrics": detail, "log": log}
             continue
+        cmd = command(label, step, args, out) + detail
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
         with open(log, "w") as f:
-            f.write("$ " + " ".join(command(label, step, args, out)) + "\n")
+            f.write("$ " + " ".join(cmd) + "\n")
             f.flush()
             try:
-                rc = subprocess.run(command(label, step, args, out), stdout=f,
+                rc = subprocess.run(cmd, stdout=f,
                                     stderr=subprocess.STDOUT, env=env, cwd=REPO,
                                     timeout=args.timeout).returncode
             except subprocess.TimeoutExpired:
@@ -325,6 +381,7 @@ def main(argv=None):
     if not args.frameworks:
         raise UserError("no framework is installed: run `make setup` (all four) or "
                         "`make setup REQS=pytorch` (one).")
+    outdir.check_writable(args.out)
     t0 = time.perf_counter()
     results = {}
     try:

@@ -14,7 +14,9 @@ every core):
 so for one seed everything but the loss is the same: initial weights,
 batches, flips, schedule. Several --seeds show how much of a difference is
 luck (16 test images are few). A finished run with the same options is
-reused unless --force. Writes to --out (default runs/losses/):
+reused unless --force, an interrupted one resumed; a run folder holding a run
+made with other options is replaced only with --overwrite (compare.plan).
+Writes to --out (default runs/losses/):
 
     report.md           per-class IoU (mean over the seeds), mean IoU of each seed, pixel accuracy
     losses.png          per-class IoU, one bar per loss (--figure copies it, e.g. to assets/)
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import REPO, RUNS, data, synth, viz
+from common import REPO, RUNS, data, outdir, synth, viz
 from common.cli import LOSSES
 from common.errors import UserError, exit_on_user_error
 from common.frameworks import environment
@@ -58,13 +60,19 @@ def parse_args(argv=None):
                    help="output folder (default: runs/losses)")
     p.add_argument("--figure", type=Path, default=None,
                    help="also copy the IoU bar chart here, e.g. assets/losses.png (default: none)")
-    p.add_argument("--force", action="store_true", help="rerun finished runs (default: reuse)")
+    p.add_argument("--force", action="store_true",
+                   help="rerun every run, replacing finished ones (default: reuse)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace runs made with other options in the run folders (default: "
+                        "refuse and list them); finished runs with these options are still reused")
     args = p.parse_args(argv)
     args.losses = [s.strip() for s in args.losses.split(",") if s.strip()]
     try:
         args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         raise UserError(f"--seeds {args.seeds}: give whole numbers, e.g. --seeds 0,1,2") from None
+    if args.iters < 1:
+        raise UserError(f"--iters {args.iters}: give 1 or more iterations (every run trains)")
     if not args.seeds:
         raise UserError("--seeds is empty: give at least one seed, e.g. --seeds 0")
     unknown = [s for s in args.losses if s not in LOSSES]
@@ -95,21 +103,31 @@ def run_dir(args, loss, seed):
 
 def train_all(args):
     """{loss: [metrics of each seed]}, training the runs not finished yet, one at a time."""
-    results = {}
+    jobs, conflicts = [], []
     for seed in args.seeds:
         for loss in args.losses:
             out = run_dir(args, loss, seed)
-            m = None if args.force else finished(out, args, loss, seed)
-            if m is None:
-                print(f"--loss {loss} --seed {seed}: training ({args.iters} iterations) -> {out}",
-                      file=sys.stderr)
-                env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-                if subprocess.run(command(args, loss, seed, out), env=env, cwd=REPO).returncode:
-                    raise UserError(f"--loss {loss} --seed {seed}: the run failed (see above)")
-                m = finished(out, args, loss, seed)
-            else:
-                print(f"--loss {loss} --seed {seed}: reusing {out}", file=sys.stderr)
-            results.setdefault(loss, []).append(m)
+            cmd = command(args, loss, seed, out)
+            decision = compare.plan(out, cmd, finished(out, args, loss, seed), args.force,
+                                    args.overwrite)
+            if decision[0] == "refuse":
+                conflicts.append((out, decision[1]))
+            jobs.append((seed, loss, out, cmd, decision))
+    if conflicts:
+        raise compare.refuse(conflicts, args.out)
+    results = {}
+    for seed, loss, out, cmd, (action, detail) in jobs:
+        if action == "reuse":
+            print(f"--loss {loss} --seed {seed}: reusing {out}", file=sys.stderr)
+            m = detail
+        else:
+            print(f"--loss {loss} --seed {seed}: training ({args.iters} iterations) -> {out}",
+                  file=sys.stderr)
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+            if subprocess.run(cmd + detail, env=env, cwd=REPO).returncode:
+                raise UserError(f"--loss {loss} --seed {seed}: the run failed (see above)")
+            m = finished(out, args, loss, seed)
+        results.setdefault(loss, []).append(m)
     return results
 
 
@@ -173,6 +191,7 @@ def report(args, results):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
+    outdir.check_writable(args.out)
     results = train_all(args)
     report(args, results)
     return results

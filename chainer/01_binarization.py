@@ -21,6 +21,8 @@ lab.Sequential (a chainer.ChainList) numbers its links 0, 1, ... like
 PyTorch's nn.Sequential, so the weights are named trunk.0.conv.weight in both
 (chainer.Sequential would misnumber them; seg_chainer.Sequential says why).
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
 
 import chainer  # noqa: E402

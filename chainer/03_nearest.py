@@ -15,6 +15,8 @@ every framework in this suite uses true nearest neighbour. In Chainer that is
 F.unpooling_2d(x, 2, stride=2, cover_all=False): the inverse of 2x2 pooling,
 which writes each value into all four cells of its 2x2 window.
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
 
 import chainer  # noqa: E402

@@ -14,6 +14,8 @@ Chainer calls the transposed convolution L.Deconvolution2D and stores its
 weight W as [in, out, kH, kW], like PyTorch's nn.ConvTranspose2d; that is
 also the layout of the neutral weights files (docs/framework-differences.md).
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
 
 import chainer  # noqa: E402

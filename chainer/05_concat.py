@@ -14,6 +14,8 @@ Concatenation order is [skip, up] in all four frameworks (channel axis 1 in
 NCHW here: F.concat(..., axis=1); axis -1 in NHWC); the order matters when
 weights are exchanged.
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
 
 import chainer  # noqa: E402

@@ -21,6 +21,8 @@ to fit a laptop CPU (--width 64 gives the paper's channels).
 Chainer: chainer.ChainList holds a list of links and names them 0, 1, ...
 (PyTorch's nn.ModuleList), so enc.0.1.conv.bias is the same name in both.
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
 
 import chainer  # noqa: E402

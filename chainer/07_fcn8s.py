@@ -64,6 +64,8 @@ bilinear kernels go in unchanged. F.max_pooling_2d needs cover_all=False
 (its default True would add a partial window on odd sides; on the even
 sides here both give the same map).
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
 
 import chainer  # noqa: E402

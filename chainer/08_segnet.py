@@ -70,6 +70,8 @@ a bias); the last decoder level keeps 48 channels and a 1x1 head gives the
 classes, like every step of this suite; no class-balanced loss (the paper
 weights classes by median frequency).
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
 
 import chainer  # noqa: E402

@@ -93,6 +93,8 @@ Chainer:
 - The image average is F.mean(x, axis=(2, 3), keepdims=True) and the copy
   F.broadcast_to; the gradient of a copy sums over the positions.
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
 
 import chainer  # noqa: E402

@@ -5,7 +5,8 @@
 
 Flags are kebab-case and identical in the four frameworks; a step may add its
 own (UNet: --depth, --width). Out-of-range values are rejected by argparse
-(exit status 2) with the value and the allowed range.
+(exit status 2) with the value and the allowed range. An --out that already
+holds a run needs --resume or --overwrite (common/outdir.py).
 """
 import argparse
 import math
@@ -73,6 +74,9 @@ def build_parser(step: str, framework: str, description: str | None = None,
                    help="start from neutral weights written by any framework's run of this step")
     p.add_argument("--resume", action="store_true",
                    help="continue from --out/checkpoint.npz (same options) after an interruption")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (its files are deleted when this run "
+                        "writes its first file); without it, an --out holding a run is refused")
     p.add_argument("--checkpoint-every", type=_number(int, 1, what="an iteration count"),
                    default=100, help="write --out/checkpoint.npz every N iterations (default: 100)")
     if add_arguments:

@@ -22,8 +22,9 @@ Pascal VOC layout::
   not public). Classes: palette.VOC_CLASSES, index 255 = ignore (object borders).
 
 Every image becomes float32 RGB in [0, 1], NHWC, squashed to size x size (the
-aspect ratio is not kept, as in the original exercise). Masks become uint8
-class indices [N, size, size].
+aspect ratio is not kept, as in the original exercise), in its displayed
+orientation (an EXIF orientation tag is applied, to photos and masks alike).
+Masks become uint8 class indices [N, size, size].
 
 No deep-learning framework is imported here; each framework's glue converts.
 """
@@ -88,8 +89,9 @@ def image_to_array(img: Image.Image, size: int | None = None) -> np.ndarray:
 def read_image(path, size: int | None = None) -> np.ndarray:
     """Read one image file: float32 RGB [size, size, 3] in [0, 1] (original size if size is None).
 
-    Pixels are used as stored: the EXIF orientation tag is not applied, so an
-    image and its mask line up as long as both were saved the same way round.
+    The image is read the way viewers show it: an EXIF orientation tag (phone
+    photos usually carry one) is applied (palette.open_image), so a mask drawn
+    on the displayed photo lines up with it.
     """
     return image_to_array(pal.open_image(path, "image"), size)
 
@@ -156,6 +158,12 @@ def _exercise_pairs(base: Path) -> list[tuple[str, Path, Path]]:
 
     images = listing(image_dir, _is_image_file)
     masks = listing(mask_dir, lambda p: _is_image_file(p) and p.suffix.lower() == ".png")
+    broken = [p for p in sorted(image_dir.rglob("*")) + sorted(mask_dir.rglob("*"))
+              if p.is_symlink() and not p.exists() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if broken:
+        raise UserError(f"{len(broken)} file(s) are broken symbolic links (their target does not "
+                        f"exist): {_few(broken)}. Restore the files they point to, or remove "
+                        f"the links.")
 
     twins = [paths for paths in images.values() if len(paths) > 1]
     if twins:
@@ -293,6 +301,16 @@ def load_split(root, split: str, size: int, limit: int | None = None) -> Split:
         img = pal.open_image(image_path, "image")
         mask = pal.read_mask(mask_path, palette, ignore_index)
         if (mask.shape[1], mask.shape[0]) != img.size:
+            turned = img.info.get("orientation", 1)
+            if turned != 1 and (mask.shape[1], mask.shape[0]) == img.info.get("stored_size"):
+                raise UserError(
+                    f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} (width x height): it "
+                    f"fits its image {image_path} as stored, but that photo's EXIF orientation "
+                    f"tag ({turned}: {pal.ORIENTATION_WORDS[turned]}) turns it to "
+                    f"{img.size[0]}x{img.size[1]} on display, and photos are read as displayed "
+                    f"(as labelling tools show them). Turn the mask the same way, or save the "
+                    f"photo turned and without the tag. Do not resize the mask: that would "
+                    f"scramble its labels.")
             raise UserError(
                 f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} (width x height) but its "
                 f"image {image_path} is {img.size[0]}x{img.size[1]}. A mask must cover its image "

@@ -10,13 +10,25 @@ class UserError(Exception):
 
 
 def exit_on_user_error(main):
-    """Decorator for a script's main(): UserError -> one paragraph on stderr, exit 2."""
+    """Decorator for a script's main(): UserError -> one paragraph on stderr, exit 2.
+
+    When the script is the running program (main defined in __main__), a
+    KeyboardInterrupt that reaches main (a second Ctrl-C inside the training
+    loop, Ctrl-C in compare.py) ends with one line and exit 130. Imported and
+    called by the tests, main leaves KeyboardInterrupt to the caller.
+    """
     def wrapped(*args, **kwargs):
         try:
             return main(*args, **kwargs)
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+        except KeyboardInterrupt:
+            if main.__module__ != "__main__":
+                raise
+            from common import interrupt
+            print(f"\n{interrupt.message()}", file=sys.stderr)
+            raise SystemExit(130) from None
     wrapped.__wrapped__ = main
     wrapped.__doc__ = main.__doc__
     return wrapped

@@ -15,6 +15,7 @@ of class indices [H, W].
 
 Greyscale masks ("L", 16-bit "I;16", "I") store the index as the grey value.
 """
+import os
 from pathlib import Path
 
 import numpy as np
@@ -147,22 +148,51 @@ def index_to_rgb(index: np.ndarray, palette: np.ndarray, ignore_colour=IGNORE_CO
     return out
 
 
+# EXIF orientation tag (0x0112) -> the transposition that shows the image as viewers do.
+ORIENTATION_TAG = 0x0112
+_ORIENT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+           4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+           6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+           8: Image.Transpose.ROTATE_90}
+ORIENTATION_WORDS = {2: "mirrored", 3: "rotated 180 degrees", 4: "flipped upside down",
+                     5: "mirrored and rotated 90 degrees", 6: "rotated 90 degrees clockwise",
+                     7: "mirrored and rotated 90 degrees", 8: "rotated 90 degrees anticlockwise"}
+
+
 def open_image(path, what: str = "image") -> Image.Image:
-    """Open and fully decode an image file with Pillow; bad files -> UserError.
+    """Open and fully decode an image file with Pillow, in its displayed orientation.
 
     `img.load()` decodes all pixel data now, so a file cut short inside its
     pixel data fails here (Pillow raises "image file is truncated") instead of
     silently giving a half-grey picture. We never set
     ImageFile.LOAD_TRUNCATED_IMAGES. (A PNG that lost only its closing checksum
     still has every pixel, and loads.)
+
+    An EXIF orientation tag (phone photos carry one) is applied, as image
+    viewers and labelling tools do, so a mask drawn on the photo as it is shown
+    lines up with it; masks are read the same way (a tag on a mask is applied
+    too). The returned image's info["orientation"] is the tag (1 = none) and
+    info["stored_size"] the size before turning. Bad files -> UserError.
     """
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{what} file {path} is a broken symbolic link (to {os.readlink(path)}, "
+                        f"which does not exist). Restore the file it points to, or remove the link.")
     if not path.is_file():
         raise UserError(f"{what} file {path} does not exist (or is not a file). "
                         f"Check the path, or restore the file.")
     try:
         with Image.open(path) as img:
             img.load()
+            try:
+                orientation = int(img.getexif().get(ORIENTATION_TAG, 1))
+            except Exception:   # damaged EXIF: the pixels are fine, show them as stored
+                orientation = 1
+            stored_size = img.size
+            if orientation in _ORIENT:
+                img = img.transpose(_ORIENT[orientation])
+            img.info["orientation"] = orientation if orientation in _ORIENT else 1
+            img.info["stored_size"] = stored_size
             return img
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise UserError(

@@ -12,8 +12,11 @@ atomic checkpoints, evaluate with BatchNorm in inference mode, and write
     <out>/loss.png          training loss curve
     <out>/checkpoint.npz    weights + optimizer state + loss history, for --resume
 
-Nothing is written into <out> before the options and data have been checked,
-and every file is written atomically, so a bad input never damages an earlier run.
+Before any data is read, <out> is checked (common/outdir.py): it must be
+writable, and a folder that already holds a run is used only with --resume
+(continue it) or --overwrite (replace it). Nothing is written into <out>
+before the options and data have been checked, and every file is written
+atomically, so a bad input never damages an earlier run.
 """
 import json
 import math
@@ -27,9 +30,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from common import data, losses, metrics, synth, viz
+from common import data, interrupt, losses, metrics, synth, viz
 from common.errors import UserError
 from common.frameworks import environment
+from common.outdir import check_out
 from common.weights import atomic_write, check_compatible, init_weights, load_npz, save_npz
 
 OUTPUT_KEYS = ("framework", "step", "iters", "final_loss", "test_loss", "mean_iou",
@@ -174,7 +178,7 @@ def save_checkpoint(path, trainer, iteration, history, args, step, framework):
     arrays = {f"w/{k}": v for k, v in trainer.get_weights().items()}
     arrays.update({f"opt/{k}": v for k, v in trainer.get_optimizer_state().items()})
     meta = {"step": step.name, "framework": framework, "iteration": iteration,
-            "history": history, "options": _options(args)}
+            "history": history, "options": _options(args), "dry_run": bool(args.dry_run)}
     save_npz(path, arrays, meta)
 
 
@@ -186,21 +190,47 @@ def _options(args):
     return o
 
 
+def _changed_options(meta, args):
+    """The options of args that differ from a checkpoint's meta, in words ([] = it can resume).
+    Checkpoints older than the "dry_run" entry are not checked for it."""
+    saved = meta.get("options", {})
+    changed = [f"--{k.replace('_', '-')} {saved.get(k)} (now {v})" if k != "synth_version"
+               else f"embedded dataset version {saved.get(k)} (now {v})"
+               for k, v in _options(args).items() if saved.get(k) != v]
+    if meta.get("dry_run", bool(args.dry_run)) != bool(args.dry_run):
+        changed.append(f"--dry-run {'on' if meta['dry_run'] else 'off'} (now "
+                       f"{'on' if args.dry_run else 'off'})")
+    return changed
+
+
+def resumable(path, args):
+    """The iteration at which `path` (a checkpoint.npz) would continue with --resume and
+    these args, or None (no checkpoint, unreadable, or made with other options)."""
+    try:
+        meta = load_npz(path)[1]
+    except UserError:
+        return None
+    return None if _changed_options(meta, args) else meta.get("iteration")
+
+
 def load_checkpoint(path, trainer, args, step):
     arrays, meta = load_npz(path)
     weights = {k[2:]: v for k, v in arrays.items() if k.startswith("w/")}
     opt = {k[4:]: v for k, v in arrays.items() if k.startswith("opt/")}
     check_compatible(trainer.get_weights(), weights, path, step.name, meta)
-    saved = meta.get("options", {})
-    changed = [f"--{k.replace('_', '-')} {saved.get(k)} (now {v})" if k != "synth_version"
-               else f"embedded dataset version {saved.get(k)} (now {v})"
-               for k, v in _options(args).items() if saved.get(k) != v]
+    changed = _changed_options(meta, args)
     if changed:
         raise UserError(f"{path}: this checkpoint was made with other options: " + ", ".join(changed)
-                        + ". Resume with the same options, or drop --resume to start a new run.")
+                        + ". Resume with the same options, or start a new run with another "
+                        "--out (or replace this one with --overwrite instead of --resume).")
     trainer.set_weights(weights)
     trainer.set_optimizer_state(opt)
     return int(meta["iteration"]), list(meta["history"])
+
+
+def planned_iters(args) -> int:
+    """The iteration count a run of these args trains to (--dry-run caps it)."""
+    return min(args.iters, DRY_RUN["iters"]) if args.dry_run else args.iters
 
 
 def run(args, step: Step, make_trainer, framework: str, label: str | None = None) -> dict:
@@ -213,26 +243,37 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
     label = label or framework
     out = Path(args.out)
     check_size(args.size, step.size_multiple, f"step {step.name}")
-    iters = min(args.iters, DRY_RUN["iters"]) if args.dry_run else args.iters
+    iters = planned_iters(args)
     if args.resume and args.init_from:
         raise UserError("--resume and --init-from exclude each other: --resume continues "
                         f"{out / 'checkpoint.npz'}; --init-from starts a new run from a weights file.")
+    if iters == 0 and not args.init_from and not args.resume:
+        raise UserError(_nothing_to_evaluate(out))
+    folder = check_out(out, resume=args.resume, overwrite=getattr(args, "overwrite", False))
+    ckpt_path = out / "checkpoint.npz"
+    if args.resume and not ckpt_path.is_file():
+        raise UserError(f"{ckpt_path}: no checkpoint to resume from. Run without --resume "
+                        "first (checkpoints are written every --checkpoint-every iterations "
+                        "and on Ctrl-C).")
+    if args.init_from:
+        init_weights_from, init_meta = load_npz(args.init_from)   # a bad file is found before the data
+    interrupt.note = f"{out} is as it was"
 
     train, test, classes, palette = load_data(args, step)
     ignore = train.ignore_index
     num_outputs = 1 if step.task == "binary" else len(classes)
     trainer = make_trainer(num_outputs, ignore)
-    ckpt_path = out / "checkpoint.npz"
 
     start, history = 0, []
+    last_checkpoint = None         # the iteration of this run's newest checkpoint.npz
     if args.resume:
-        if not ckpt_path.is_file():
-            raise UserError(f"{ckpt_path}: no checkpoint to resume from. Run without --resume "
-                            "first (checkpoints are written every --checkpoint-every iterations "
-                            "and on Ctrl-C).")
         start, history = load_checkpoint(ckpt_path, trainer, args, step)
+        last_checkpoint = start
+        if start > iters:
+            raise UserError(f"{ckpt_path} is at iteration {start}, beyond --iters {iters}: "
+                            f"resume with --iters {start} or more.")
     elif args.init_from:
-        weights, meta = load_npz(args.init_from)
+        weights, meta = init_weights_from, init_meta
         check_compatible(trainer.get_weights(), weights, args.init_from, step.name, meta)
         trainer.set_weights(weights)
     else:
@@ -252,8 +293,9 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
             times.append(time.perf_counter() - t0)
             if not math.isfinite(loss):
                 progress.close()
-                kept = (f"{ckpt_path} from iteration {history_iter(ckpt_path)} is kept"
-                        if ckpt_path.is_file() else "no checkpoint was written yet")
+                kept = (f"{ckpt_path} from iteration {last_checkpoint} is kept"
+                        if last_checkpoint is not None else
+                        f"no checkpoint of this run was written, {out} is as it was")
                 raise UserError(f"the training loss became {loss} at iteration {i + 1} "
                                 f"(--lr {args.lr}); {kept}. Training diverged: try a lower "
                                 f"learning rate, e.g. --lr {args.lr / 10:g}.")
@@ -261,16 +303,24 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
             progress.update(i, loss)
             if stop.requested:
                 progress.close()
+                folder.before_write()
                 save_checkpoint(ckpt_path, trainer, i + 1, history, args, step, framework)
                 print(f"\ninterrupted after iteration {i + 1}; saved {ckpt_path}. "
-                      "Continue with the same command plus --resume.", file=sys.stderr)
+                      f"{_resume_advice(args)}.", file=sys.stderr)
                 raise SystemExit(130)
             if (i + 1) % args.checkpoint_every == 0 and i + 1 < iters:
+                folder.before_write()
                 save_checkpoint(ckpt_path, trainer, i + 1, history, args, step, framework)
+                last_checkpoint = i + 1
+                interrupt.note = (f"{ckpt_path} from iteration {i + 1} is kept; "
+                                  f"{_resume_advice(args).lower()}")
             loop_times.append(time.perf_counter() - t_loop)
     progress.close()
     if iters > start:
+        folder.before_write()
         save_checkpoint(ckpt_path, trainer, iters, history, args, step, framework)
+        interrupt.note = (f"training finished, {ckpt_path} is kept; {_resume_advice(args).lower()} "
+                          "to evaluate and write the outputs")
 
     y_test = to_targets(test.masks, step.task, ignore)
     _, pred, probs, test_loss = predict(trainer, test.images, y_test, step.task, ignore_index=ignore,
@@ -312,19 +362,30 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
         "environment": environment(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    folder.before_write()
     write_outputs(out, trainer, result, test, y_test, pred, probs, classes, palette, step, framework)
     result["seconds"] = time.perf_counter() - t_start
     write_json(out / "metrics.json", result)
+    interrupt.note = ""
     print(f"{label} {step.name}: mean IoU {fmt(result['mean_iou'])}, pixel accuracy "
           f"{fmt(result['pixel_accuracy'])}, test loss {fmt(test_loss)} -> {out}", file=sys.stderr)
     return result
 
 
-def history_iter(ckpt_path):
-    try:
-        return load_npz(ckpt_path)[1].get("iteration", "?")
-    except UserError:
-        return "?"
+def _resume_advice(args):
+    """How to continue an interrupted run: the same command plus --resume (minus --overwrite)."""
+    return ("Continue with the same command plus --resume"
+            + (" and without --overwrite" if getattr(args, "overwrite", False) else ""))
+
+
+def _nothing_to_evaluate(out):
+    """The refusal of --iters 0 without weights: it would score an untrained network."""
+    earlier = out / "weights.npz"
+    hint = (f" To evaluate the run in {out}, pass --init-from {earlier} and another --out."
+            if earlier.is_file() else "")
+    return (f"--iters 0 evaluates weights without training, but no weights were given: it "
+            f"would score the untrained initial network. Add --init-from FILE.npz (a "
+            f"weights.npz written by a run of this step), or give --iters N to train.{hint}")
 
 
 def fmt(v):

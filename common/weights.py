@@ -22,6 +22,7 @@ import numpy as np
 from common.errors import UserError
 
 META_KEY = "__meta__"
+ZIP_MAGIC = b"PK\x03\x04"   # every .npz is a zip archive
 
 
 def atomic_write(path, write):
@@ -49,18 +50,54 @@ def save_npz(path, arrays: dict, meta: dict | None = None):
 
 
 def load_npz(path) -> tuple[dict, dict]:
-    """Read a file written by save_npz: (arrays, meta). Never unpickles."""
+    """Read a file written by save_npz: (arrays, meta). Never unpickles.
+
+    A file that is not a NumPy .npz archive is told apart before NumPy sees
+    it: NumPy would take it for a pickle and suggest allow_pickle=True, which
+    would let a file run code and is never the fix here.
+    """
     path = Path(path)
+    fix = ("Pass the weights.npz (or checkpoint.npz) that a step script wrote into its "
+           "--out folder.")
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{path} is a broken symbolic link (to {os.readlink(path)}, which does "
+                        f"not exist). {fix}")
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a weights file. {fix}")
     if not path.is_file():
-        raise UserError(f"{path}: no such weights file. Pass the weights.npz (or checkpoint.npz) "
-                        "that a step script wrote into its --out folder.")
+        raise UserError(f"{path}: no such weights file. {fix}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise UserError(f"{path} cannot be read ({exc.strerror or exc}). Check its permissions. "
+                        f"{fix}") from None
+    if not head.startswith(ZIP_MAGIC):
+        what = ("is empty" if not head else
+                "is a single-array .npy file" if head.startswith(b"\x93NUMPY") else
+                f"starts with {head[:4]!r}, and a .npz is a zip file: it is another kind of "
+                "file, or an .npz cut short")
+        raise UserError(f"{path} is not a NumPy .npz archive of named weights: it {what}. {fix}")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise UserError(f"{path}: not a readable .npz weights file ({exc}). It may be truncated or "
-                        "of another format; re-run the step that produced it.") from None
-    meta = json.loads(str(arrays.pop(META_KEY))) if META_KEY in arrays else {}
+    except ValueError as exc:
+        if "pickle" in str(exc):   # an object array: never loaded (it would unpickle)
+            raise UserError(f"{path} holds Python objects (pickled arrays), which are never "
+                            f"loaded: weights files hold plain number arrays only. {fix}") from None
+        raise UserError(f"{path}: not a readable .npz weights file ({exc}). It may be truncated; "
+                        "re-run the step that produced it.") from None
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise UserError(f"{path}: not a readable .npz weights file ({type(exc).__name__}: {exc}). "
+                        "It may be truncated or damaged; re-run the step that produced it.") from None
+    meta_text = arrays.pop(META_KEY, None)
+    try:
+        meta = json.loads(str(meta_text)) if meta_text is not None else {}
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise UserError(f"{path}: its {META_KEY} entry is not the JSON this suite writes, so it "
+                        f"was not written by a step script. {fix}")
     return arrays, meta
 
 

@@ -17,6 +17,8 @@ Keras works channels-last (NHWC); keras.Input(shape=(None, None, 3)) accepts
 any image size. Layer "trunk-0-conv" holds the weights that the other
 frameworks call trunk.0.conv.weight and .bias (seg_keras.LAYER_SEP says why "-").
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
 
 import keras

@@ -13,6 +13,8 @@ weights: it only repeats what it is given.
 The original Chainer answer used a bilinear resize here; every framework in
 this suite uses true nearest neighbour (Keras: UpSampling2D(interpolation="nearest")).
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
 
 import keras

@@ -14,6 +14,8 @@ Keras stores the Conv2DTranspose kernel as [kH, kW, out, in]; the neutral
 weights files use PyTorch's [in, out, kH, kW] (seg_keras converts;
 docs/framework-differences.md).
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
 
 import keras

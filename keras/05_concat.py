@@ -13,6 +13,8 @@ upsampled map; a 1x1 convolution then mixes the 64 channels back to 32.
 Concatenation order is [skip, up] in all four frameworks (channel axis -1 in
 NHWC here, axis 1 in NCHW); the order matters when weights are exchanged.
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
 
 import keras

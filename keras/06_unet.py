@@ -18,6 +18,8 @@ unpadded convolutions: 572 -> 388); BatchNorm in every double convolution (in
 the exercise's CBR order, Conv -> ReLU -> BN); base width 32 instead of 64,
 to fit a laptop CPU (--width 64 gives the paper's channels).
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
 
 import keras

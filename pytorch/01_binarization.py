@@ -14,6 +14,8 @@ Every pixel sees only a 13x13 window of the image (six 3x3 convolutions):
 enough to tell a newt's skin from leaves, not to see the whole animal.
 Labels: every class other than background counts as "newt".
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 from torch import nn
 
 import seg_torch as lab

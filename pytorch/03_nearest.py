@@ -13,6 +13,8 @@ weights: it only repeats what it is given.
 The original Chainer answer used a bilinear resize here; every framework in
 this suite uses true nearest neighbour (torch: F.interpolate mode="nearest").
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import torch.nn.functional as F
 from torch import nn
 

@@ -13,6 +13,8 @@ exercise, by ReLU and BatchNorm.
 PyTorch stores the transposed conv's weight as [in, out, kH, kW]; that is
 also the layout of the neutral weights files (docs/framework-differences.md).
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import torch.nn.functional as F
 from torch import nn
 

@@ -73,6 +73,8 @@ no dropout after ASPP (random masks differ between frameworks); output stride
 8 for training and testing. ASPP and decoder keep the paper's 256 channels,
 the low-level reduction its 48.
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -13,6 +13,8 @@ The prediction is the argmax over channels, coloured with the class palette.
 Telling the species apart needs their skin pattern, and a 13x13 window often
 sees too little of it: this network is the baseline the next steps beat.
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import seg_tf as lab
 
 

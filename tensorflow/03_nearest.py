@@ -14,6 +14,8 @@ The original Chainer answer used a bilinear resize here; every framework in
 this suite uses true nearest neighbour (TF: tf.image.resize method="nearest";
 for an exact factor of 2 it picks the same pixels as torch's F.interpolate).
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import tensorflow as tf
 
 import seg_tf as lab

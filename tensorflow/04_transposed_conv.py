@@ -14,6 +14,8 @@ tf.nn.conv2d_transpose takes its filter as [kH, kW, out, in]; the neutral
 weights files use PyTorch's [in, out, kH, kW], and seg_tf converts between
 them (docs/framework-differences.md).
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import tensorflow as tf
 
 import seg_tf as lab

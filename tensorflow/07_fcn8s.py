@@ -70,6 +70,8 @@ Departures from the paper:
   trained FCN-32s, then 16s, then 8s, zero-initialised each new score layer
   and kept the final x8 upsampling fixed at bilinear.
 """
+import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+
 import tensorflow as tf
 
 import seg_tf as lab

@@ -51,8 +51,9 @@ def test_bad_dataset_is_reported_by_the_script(defect, tmp_path, capsys):
     out.mkdir()
     (out / "weights.npz").write_bytes(b"earlier run")
     with pytest.raises(SystemExit) as e:
+        # --overwrite: the earlier run may go, but only when the new run writes its first file
         load_step("pytorch", "02_multiclass").main(["--data", str(tmp_path / "data"),
-                                                    "--out", str(out)])
+                                                    "--out", str(out), "--overwrite"])
     err = capsys.readouterr().err
     assert e.value.code == 2
     assert expect in err, err

@@ -14,7 +14,7 @@ import compare  # noqa: E402
 pytestmark = pytest.mark.xdist_group("pytorch")
 
 
-def test_tiny_comparison_with_a_failing_and_a_reused_run(tmp_path, monkeypatch):
+def test_tiny_comparison_with_a_failing_and_a_reused_run(tmp_path, monkeypatch, capsys):
     require("pytorch")
     real = compare.command
 
@@ -49,12 +49,26 @@ def test_tiny_comparison_with_a_failing_and_a_reused_run(tmp_path, monkeypatch):
     assert second["02_multiclass", "pytorch"]["status"] == "reused"
     assert log.stat().st_mtime_ns == stamp
     assert second["02_multiclass", "tensorflow"]["status"] == "failed"   # failures are retried
-    # A run on an older version of the embedded dataset is not reused.
+    # A run on an older version of the embedded dataset is not reused, and not replaced
+    # unasked: nothing runs, the folder is named, --overwrite replaces it.
     metrics = tmp_path / "runs" / "pytorch" / "01_binarization" / "metrics.json"
     m = json.loads(metrics.read_text())
     m["options"]["synth_version"] = synth.VERSION - 1
     metrics.write_text(json.dumps(m))
-    assert compare.main(argv)["01_binarization", "pytorch"]["status"] == "ran"
+    old_run = {p.name: p.read_bytes() for p in metrics.parent.iterdir()}
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        compare.main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and str(metrics.parent) in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in metrics.parent.iterdir()} == old_run
+    assert log.stat().st_mtime_ns == stamp, "a refused comparison runs nothing"
+    assert compare.main(argv + ["--overwrite"])["01_binarization", "pytorch"]["status"] == "ran"
+    # An interrupted run with the same options (checkpoint, no metrics.json) is resumed.
+    interrupted = tmp_path / "runs" / "pytorch" / "02_multiclass"
+    (interrupted / "metrics.json").unlink()
+    resumed = compare.main(argv)["02_multiclass", "pytorch"]
+    assert resumed["status"] == "ran" and resumed["metrics"]["options"]["resumed_from"] == 2
     third = compare.main(argv + ["--force", "--assets", str(tmp_path / "assets")])
     assert third["02_multiclass", "pytorch"]["status"] == "ran"
     summary = (tmp_path / "assets" / "report.md").read_text()

@@ -93,13 +93,16 @@ def test_a_real_divergence_is_caught(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,expect", [
-    (["--data", "/nonexistent/dir"], "/nonexistent/dir"),
-    (["--size", "50"], "--size 48 or --size 64"),
+    # --overwrite: the earlier run may be replaced, but only once the new run writes a file
+    (["--data", "/nonexistent/dir", "--overwrite"], "/nonexistent/dir"),
+    (["--size", "50", "--overwrite"], "--size 48 or --size 64"),
     (["--lr", "0"], "out of range"),
     (["--lr", "nan"], "not finite"),
     (["--batch-size", "0"], "out of range"),
     (["--iters", "-3"], "out of range"),
     (["--resume"], "no checkpoint"),
+    ([], "already holds a finished run"),
+    (["--iters", "0", "--overwrite"], "no weights were given"),
 ])
 def test_bad_input_exits_2_and_leaves_out_untouched(argv, expect, tmp_path, capsys):
     require("pytorch")
