@@ -248,6 +248,10 @@ def find_samples(root, split: str):
     Returns (pairs, classes, palette, ignore_index), pairs = [(stem, image path, mask path)].
     """
     root = Path(root).expanduser()
+    if root.is_symlink() and not root.exists():
+        raise UserError(f"dataset folder {root} is a broken symbolic link (to {root.readlink()}, "
+                        f"which does not exist). Point the link at the dataset, or give the "
+                        f"dataset's own path.")
     if not root.exists():
         raise UserError(f"dataset folder {root} does not exist. Check the dataset path "
                         f"(a relative path starts from the current folder).")

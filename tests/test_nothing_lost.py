@@ -294,6 +294,14 @@ def test_init_from_a_text_file_through_the_script(tmp_path):
     assert "allow_pickle" not in err
 
 
+def test_a_broken_link_as_data_is_named(tmp_path, capsys):
+    require("pytorch")
+    (tmp_path / "data").symlink_to(tmp_path / "moved-away")
+    with pytest.raises(SystemExit) as e:
+        run_main(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")])
+    assert e.value.code == 2 and "is a broken symbolic link" in capsys.readouterr().err
+
+
 def test_a_broken_link_among_the_photos_is_named(tmp_path):
     base = tmp_path / "train"
     rotated_sample(base, "a", 6, 6, 3, 0)
