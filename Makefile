@@ -27,8 +27,16 @@ demo: setup
 full: setup
 	$(PY) compare.py
 
+# TensorFlow's CPU kernels come from oneDNN or from its own code, by default depending on the
+# processor (TF_ENABLE_ONEDNN_OPTS). The suite runs with oneDNN off (most laptops) unless
+# TF_ENABLE_ONEDNN_OPTS=1 is given, then the TensorFlow and Keras parity and step tests run
+# again with the other setting, so both are tested on every machine.
+ONEDNN       := $(if $(filter 1,$(TF_ENABLE_ONEDNN_OPTS)),1,0)
+OTHER_ONEDNN := $(if $(filter 1,$(ONEDNN)),0,1)
+
 test: setup
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	TF_ENABLE_ONEDNN_OPTS=$(ONEDNN) $(VENV)/bin/pytest $(PYTEST_ARGS)
+	TF_ENABLE_ONEDNN_OPTS=$(OTHER_ONEDNN) $(VENV)/bin/pytest -m tf_kernels tests/test_parity.py tests/test_steps.py $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) benchmark.py

@@ -29,7 +29,6 @@ Run it on an otherwise idle machine: it measures the machine as much as the code
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ import numpy as np
 
 from common import REPO, RUNS
 from common.errors import UserError, exit_on_user_error
-from common.frameworks import FRAMEWORKS, environment, installed
+from common.frameworks import FRAMEWORKS, describe_cpu, environment, installed
 from common.steps import load_step, make_trainer
 
 sys.path.append(str(REPO))
@@ -217,16 +216,6 @@ def measure(args) -> dict:
 
 
 # ------------------------------------------------------------------ report
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def fmt_ms(r):
     if not r or "error" in r:
         return "failed"
@@ -235,8 +224,8 @@ def fmt_ms(r):
 
 def tables(results, args) -> str:
     env = environment()
-    lines = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {cpu_name()}, "
-             f"{os.cpu_count()} logical CPUs, no GPU; Python {env['python']}, NumPy {env['numpy']}, "
+    lines = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {describe_cpu(env)}, "
+             f"no GPU; Python {env['python']}, NumPy {env['numpy']}, "
              + ", ".join(f"{fw} {env[fw]}" for fw in FRAMEWORKS if env.get(fw)) + ".",
              f"Input {SIZE}x{SIZE}, batch {BATCH}, float32, default thread settings. "
              f"Bare step: median (min–max) of {args.repeats} repeats of {args.iters} iterations "

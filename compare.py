@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from common import REPO, RUNS, cli, data, outdir, runner, synth, viz
 from common.errors import UserError, exit_on_user_error
-from common.frameworks import FRAMEWORKS, environment, installed
+from common.frameworks import FRAMEWORKS, describe_cpu, environment, installed
 from common.runner import fmt
 
 STEPS = tuple(sorted(p.stem for p in (REPO / "pytorch").glob("[0-9][0-9]_*.py")))
@@ -63,8 +63,9 @@ def parse_args(argv=None):
     p.add_argument("--data", type=Path, default=None,
                    help="dataset root (default: the embedded synthetic newts)")
     p.add_argument("--seed", type=int, default=0, help="seed for every run (default: 0)")
-    p.add_argument("--out", type=Path, default=RUNS / "compare",
-                   help="output folder (default: runs/compare)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: runs/compare, or runs/compare-quick with --quick, "
+                        "so that the demo never meets the full schedule's runs)")
     p.add_argument("--force", action="store_true",
                    help="rerun every run, replacing finished ones (default: reuse)")
     p.add_argument("--overwrite", action="store_true",
@@ -79,6 +80,8 @@ def parse_args(argv=None):
                    help="pass --dry-run to every script (2 iterations on a few images)")
     args = p.parse_args(argv)
     args.iters = args.iters if args.iters is not None else (QUICK_ITERS if args.quick else FULL_ITERS)
+    if args.out is None:
+        args.out = RUNS / ("compare-quick" if args.quick else "compare")
     if args.iters < 1:
         p.error(f"--iters {args.iters}: give 1 or more iterations (every run trains; a step "
                 f"script's --iters 0 evaluates weights given with --init-from)")
@@ -292,7 +295,7 @@ def environment_lines(results):
     threads = os.environ.get("OMP_NUM_THREADS", "framework default")
     devices = sorted({r["metrics"].get("device", "?") for r in results.values() if "metrics" in r})
     return [f"Python {env['python']}, NumPy {env['numpy']}; {fws}",
-            f"Machine: {env['processor']}, {env['cpu_count']} logical cores, threads: {threads}; "
+            f"Machine: {describe_cpu(env)}, threads: {threads}; "
             f"devices used: {', '.join(devices) or 'none'}",
             f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"]
 

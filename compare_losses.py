@@ -36,7 +36,7 @@ import numpy as np
 from common import REPO, RUNS, data, outdir, synth, viz
 from common.cli import LOSSES
 from common.errors import UserError, exit_on_user_error
-from common.frameworks import environment
+from common.frameworks import describe_cpu, environment
 from common.runner import fmt
 from common.weights import load_npz
 
@@ -163,7 +163,7 @@ def report(args, results):
             *rows, "",
             f"IoU on the test split, {seeds}. Size {o['size']}, batch {o['batch_size']}, "
             f"lr {o['lr']}, {first['train_images']} training and {first['test_images']} test images.",
-            f"Made {datetime.now(timezone.utc).date()} on {env['processor']}, {env['cpu_count']} CPUs, "
+            f"Made {datetime.now(timezone.utc).date()} on {describe_cpu(env)}, "
             f"Python {env['python']}, {framework} {env.get(framework)}.", ""]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.md").write_text("\n".join(text))

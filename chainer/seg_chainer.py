@@ -27,6 +27,8 @@ import chainer.functions as F  # noqa: E402
 import chainer.links as L  # noqa: E402
 import numpy as np  # noqa: E402
 from chainer.backends import cuda  # noqa: E402
+from chainer.functions.array import resize_images as _resize_images  # noqa: E402
+from chainer.utils import type_check  # noqa: E402
 
 from common import cli, runner  # noqa: E402
 from common.errors import UserError, exit_on_user_error  # noqa: E402,F401
@@ -39,6 +41,25 @@ LAYOUT = "NCHW"
 BN_EPS = 1e-5              # Chainer's default is 2e-5
 BN_MOMENTUM = 0.1          # PyTorch convention: new = (1 - 0.1) * old + 0.1 * batch
 BN_DECAY = 1 - BN_MOMENTUM  # Chainer's convention: new = 0.9 * old + (1 - 0.9) * batch
+DTYPES = ("float32", "float64")   # float64: the parity tests' exact reference
+
+
+def _accept_any_float(argname):
+    """check_type_forward for F.resize_images' two nodes: 4-d, any float dtype."""
+    def check_type_forward(self, in_types):
+        type_check._argname(in_types, (argname,))
+        x_type, = in_types
+        type_check.expect(x_type.dtype.kind == "f", x_type.ndim == 4)
+    return check_type_forward
+
+
+# F.resize_images (bilinear, 09_deeplabv3plus) computes in its input's dtype
+# (interpolation weights cast to it, NumPy and CuPy alike), but its type
+# checks accept float32 only, so a float64 network (the parity tests' exact
+# reference) could not call it. Widened to any float dtype, the check
+# Chainer's pooling functions make; float32 behaves as before.
+_resize_images.ResizeImages.check_type_forward = _accept_any_float("x")
+_resize_images.ResizeImagesGrad.check_type_forward = _accept_any_float("gy")
 
 
 class Contiguous(chainer.FunctionNode):
@@ -315,13 +336,15 @@ def neutral_arrays(model: chainer.Link) -> dict:
 
 
 def get_weights(model) -> dict:
-    return {k: np.array(chainer.backend.CpuDevice().send(a), np.float32)   # a copy
+    """Neutral name -> a copy of the array, in the model's dtype."""
+    return {k: np.array(chainer.backend.CpuDevice().send(a))   # a copy
             for k, a in neutral_arrays(model).items()}
 
 
 def set_weights(model, weights: dict):
+    """Float32 or float64 neutral arrays, stored in the model's dtype, in place."""
     for k, a in neutral_arrays(model).items():
-        a[...] = model.device.send(np.asarray(weights[k], np.float32))   # in place
+        a[...] = model.device.send(np.asarray(weights[k], a.dtype))
 
 
 def select_device(name: str):
@@ -344,12 +367,26 @@ def select_device(name: str):
 
 
 class Trainer:
-    """What common/runner.py drives: one SGD step, evaluation, weights in/out."""
+    """What common/runner.py drives: one SGD step, evaluation, weights in/out.
+
+    dtype: "float32", or "float64" for the parity tests' exact reference; the
+    model must have been built in it (trainer_factory builds it with Chainer's
+    config.dtype set). Inputs x of any float dtype are cast to it; logits,
+    gradients, weights and optimizer state come out in it.
+    """
     framework = FRAMEWORK
     layout = LAYOUT
 
     def __init__(self, model: chainer.Chain, task: str, loss: str = "ce", lr: float = 0.01,
-                 momentum: float = 0.9, device: str = "cpu", ignore_index=None):
+                 momentum: float = 0.9, device: str = "cpu", ignore_index=None,
+                 dtype: str = "float32"):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype {dtype!r}: one of {', '.join(DTYPES)}")
+        wrong = {p.array.dtype for p in model.params() if p.array is not None} - {np.dtype(dtype)}
+        if wrong:
+            raise ValueError(f"dtype {dtype}: the model has {', '.join(map(str, wrong))} parameters; "
+                             f"build it inside chainer.using_config('dtype', numpy.{dtype})")
+        self.dtype = dtype
         self.device = select_device(device)
         self.device_name = "cpu" if self.device.xp is np else f"cuda:{self.device.device.id}"
         self.model = model
@@ -363,8 +400,12 @@ class Trainer:
         # neutral name of each trainable parameter, for gradients and optimizer state
         self.params = [(neutral_name(path), p) for path, p in self.model.namedparams()]
 
+    def _input(self, x):
+        # Chainer's functions want x in the weights' dtype (they raise otherwise)
+        return self.device.send(np.asarray(x, self.dtype))
+
     def _loss(self, x, y):
-        return self.loss_fn(self.model(self.device.send(x)), self.device.send(y))
+        return self.loss_fn(self.model(self._input(x)), self.device.send(y))
 
     def train_step(self, x, y) -> float:
         with chainer.using_config("train", True):   # BatchNorm: batch statistics
@@ -378,14 +419,14 @@ class Trainer:
         # train=False: BatchNorm uses its running statistics; no_backprop_mode:
         # no graph is recorded (PyTorch's torch.no_grad()).
         with chainer.using_config("train", False), chainer.no_backprop_mode():
-            logits = self.model(self.device.send(x))
+            logits = self.model(self._input(x))
             loss = self.loss_fn(logits, self.device.send(y))
         return chainer.backend.CpuDevice().send(logits.array), float(loss.array)
 
     def forward(self, x, training: bool):
         """Logits (numpy, NCHW). training=True: batch statistics (running ones get updated)."""
         with chainer.using_config("train", training), chainer.no_backprop_mode():
-            return chainer.backend.CpuDevice().send(self.model(self.device.send(x)).array)
+            return chainer.backend.CpuDevice().send(self.model(self._input(x)).array)
 
     def loss_and_gradients(self, x, y):
         """Loss and d loss / d parameter (neutral names), training mode, no update."""
@@ -410,7 +451,7 @@ class Trainer:
         for name, p in self.params:
             state = p.update_rule.state   # None until the first update
             out[name] = (-chainer.backend.CpuDevice().send(state["v"]) / self.lr
-                         if state is not None else np.zeros(p.shape, np.float32))
+                         if state is not None else np.zeros(p.shape, p.dtype))
         return out
 
     def set_optimizer_state(self, state):
@@ -420,7 +461,8 @@ class Trainer:
                 # Chainer creates v lazily in the first update(); create it now
                 # (the same call update() makes) so it can be filled in.
                 rule._init_states(p)
-            rule.state["v"][...] = self.device.send(-self.lr * np.asarray(state[name], np.float32))
+            v = rule.state["v"]
+            v[...] = self.device.send(-self.lr * np.asarray(state[name], v.dtype))
 
     def num_params(self):
         return sum(p.size for p in self.model.params())
@@ -435,11 +477,14 @@ def parse_args(file, doc, argv=None, add_arguments=None):
     return cli.parse_args(step_name(file), FRAMEWORK, argv, doc, add_arguments)
 
 
-def trainer_factory(args, step: Step, build):
-    """make_trainer(num_outputs, ignore_index) for common.runner.run."""
+def trainer_factory(args, step: Step, build, dtype: str = "float32"):
+    """make_trainer(num_outputs, ignore_index) for common.runner.run (dtype float64: parity tests)."""
     def make_trainer(num_outputs, ignore_index=None):
-        return Trainer(build(num_outputs), step.task, args.loss, args.lr, args.momentum,
-                       args.device, ignore_index)
+        # config.dtype: the dtype in which links create their parameters and BatchNorm statistics
+        with chainer.using_config("dtype", np.dtype(dtype)):
+            model = build(num_outputs)
+        return Trainer(model, step.task, args.loss, args.lr, args.momentum, args.device,
+                       ignore_index, dtype)
     return make_trainer
 
 

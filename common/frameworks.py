@@ -39,13 +39,44 @@ def installed(framework: str, keras_backend: str = "tensorflow") -> bool:
     return True
 
 
+def cpu() -> dict:
+    """The processor's model name and whether it has AVX-512 (Linux: /proc/cpuinfo).
+
+    Timings and float32 rounding depend on it: TensorFlow turns its oneDNN kernels on by
+    default only on some processors, and steps ran about 2x longer on an AVX2-only CPU.
+    """
+    model, flags = None, set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model is None:
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    return {"processor": model or platform.processor() or platform.machine(),
+            "avx512": "avx512f" in flags if flags else None,
+            "avx2": "avx2" in flags if flags else None}
+
+
+def describe_cpu(env: dict | None = None) -> str:
+    """'Intel(R) Xeon(R) Processor, 2 cores, AVX-512' -- for every published timing."""
+    env = env or environment()
+    simd = {True: "AVX-512", False: "no AVX-512"}.get(env.get("avx512"), "AVX-512 unknown")
+    return f"{env['processor']}, {env['cpu_count']} cores, {simd}"
+
+
 def environment() -> dict:
     """Machine and versions, for reports and metrics.json."""
     env = {
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
+        **cpu(),
         "cpu_count": os.cpu_count(),
+        # TensorFlow's kernels: "0" off, "1" on, None = TensorFlow's default for this processor
+        "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         "numpy": md.version("numpy"),
     }
     for fw in FRAMEWORKS:

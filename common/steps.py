@@ -28,11 +28,14 @@ def load_step(framework: str, step: str):
     return sys.modules[name]
 
 
-def make_trainer(framework: str, step: str, argv=(), ignore_index=None):
-    """(Trainer, Step) for the step's command line `argv`; 1 output for binary steps, else 3."""
+def make_trainer(framework: str, step: str, argv=(), ignore_index=None, dtype="float32"):
+    """(Trainer, Step) for the step's command line `argv`; 1 output for binary steps, else 3.
+
+    dtype "float64" builds and trains the network in double precision (the parity tests'
+    exact reference); the step scripts always run in float32."""
     mod = load_step(framework, step)
     args = mod.lab.parse_args(mod.__file__, None, list(argv), getattr(mod, "add_arguments", None))
     st = mod.step(args)
     num_outputs = 1 if st.task == "binary" else 3
-    make = mod.lab.trainer_factory(args, st, lambda n: mod.build(n, args))
+    make = mod.lab.trainer_factory(args, st, lambda n: mod.build(n, args), dtype=dtype)
     return make(num_outputs, ignore_index), st

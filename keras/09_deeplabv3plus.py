@@ -149,8 +149,54 @@ def aspp(x, filters, rates=RATES, name="aspp"):
 
 
 def resize(factor, name):
-    """Bilinear upsampling, half-pixel centres (PyTorch's align_corners=False), no antialiasing."""
+    """Bilinear upsampling, half-pixel centres (PyTorch's align_corners=False), no antialiasing.
+
+    On the tensorflow backend ops.image.resize is tf.image.resize, whose bilinear kernel
+    computes and returns float32 whatever the input, so a float64 network (the parity
+    tests' exact check; keras.config.floatx() while it is built) gets the same
+    interpolation written out, BilinearUpSampling. The scripts run float32: UpSampling2D.
+    """
+    if lab.BACKEND == "tensorflow" and keras.config.floatx() == "float64":
+        return BilinearUpSampling(factor, name=name)
     return layers.UpSampling2D(factor, interpolation="bilinear", name=name)
+
+
+class BilinearUpSampling(layers.Layer):
+    """[B, h, w, C] -> [B, f*h, f*w, C]: UpSampling2D(f, interpolation="bilinear") in keras.ops.
+
+    Along each axis, output j = f*k + p reads the source coordinate k + d with
+    d = (p + 0.5) / f - 0.5, in (-0.5, 0.5): (-d) x[k-1] + (1+d) x[k] if d < 0,
+    (1-d) x[k] + d x[k+1] otherwise; the input's edge values repeated past its
+    ends give the clamping at the borders. For f = 2 and 4 the weights are exact
+    binary fractions.
+    """
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def _axis(self, x, axis):
+        def part(t, s):
+            return t[(slice(None),) * axis + (s,)]                    # t[..., s, ...] at axis
+        # edge values repeated (ops.pad's mode="edge" has no tensorflow backend)
+        padded = ops.concatenate([part(x, slice(0, 1)), x, part(x, slice(-1, None))], axis=axis)
+        prev, cur, nxt = [part(padded, s)                              # x[k-1], x[k], x[k+1]
+                          for s in (slice(0, -2), slice(1, -1), slice(2, None))]
+        phases = []
+        for p in range(self.factor):
+            d = (p + 0.5) / self.factor - 0.5
+            phases.append(-d * prev + (1 + d) * cur if d < 0 else (1 - d) * cur + d * nxt)
+        _, h, w, c = ops.shape(x)
+        shape = (-1, self.factor * h, w, c) if axis == 1 else (-1, h, self.factor * w, c)
+        return ops.reshape(ops.stack(phases, axis=axis + 1), shape)   # phases interleaved
+
+    def call(self, x):
+        return self._axis(self._axis(x, 1), 2)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        f = self.factor
+        return (b, None if h is None else f * h, None if w is None else f * w, c)
 
 
 def decoder(x, low_level, num_classes, reduced=48, width=256, name="decoder"):

@@ -17,6 +17,7 @@ therefore import seg_keras before keras. All maths below uses keras.ops, which
 runs on either backend; only Trainer.loss_and_gradients (for the parity tests)
 needs a few backend-specific lines.
 """
+import contextlib
 import os
 import re
 import sys
@@ -49,6 +50,7 @@ if _REPO not in sys.path:
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
+from keras.src.backend.common import dtypes as _keras_dtypes  # noqa: E402 (see using_dtype)
 
 from common import cli, runner  # noqa: E402
 from common.errors import UserError, exit_on_user_error  # noqa: E402,F401
@@ -67,6 +69,45 @@ BN_MOMENTUM = 0.9          # Keras convention: new = 0.9 * old + 0.1 * batch (= 
 # torch backend registers every variable as a torch parameter under the
 # layer's name, and PyTorch forbids dots there.)
 LAYER_SEP = "-"
+DTYPES = ("float32", "float64")   # float64: the parity tests' exact reference
+
+
+@contextlib.contextmanager
+def using_dtype(dtype: str):
+    """Keras makes and computes floats in `dtype` inside the block; everything restored after.
+
+    Keras takes the dtype of everything it creates at the moment it creates
+    it: layers from the global dtype policy (their variables and the dtype they
+    compute in; a float32 layer would cast float64 inputs down), keras.Input,
+    the optimizer's learning-rate variable, the compiled loss (which casts the
+    logits to its own dtype) and the loss tracker whose value train_on_batch
+    returns from keras.config.floatx(). Both are set here. (The policy must be
+    set too: unset, Keras fixes it from floatx at the first layer it builds,
+    for the rest of the process.) Some of these are created lazily, at the
+    first train_on_batch or predict_on_batch, so the Trainer runs all its
+    Keras calls inside this block.
+
+    float64 on the torch backend needs one more thing: Keras' type promotion
+    (keras.backend.result_type, which ops.maximum, ops.divide and others use
+    for their result) turns float64 into float32 on every backend but
+    tensorflow, imitating JAX without x64 (keras-team/keras#23223, #23704), so
+    a float64 max-pool (08_segnet) or loss tracker would silently compute in
+    float32. Inside the block float64 promotes to float64.
+    """
+    previous = keras.config.floatx(), keras.config.dtype_policy()
+    promotion = getattr(_keras_dtypes, "BIT64_TO_BIT32_DTYPE", {})   # gone once Keras fixes it
+    promoted = promotion.get("float64")
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    if dtype == "float64" and promoted is not None:
+        promotion["float64"] = "float64"
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous[0])
+        keras.config.set_dtype_policy(previous[1])
+        if promoted is not None:
+            promotion["float64"] = promoted
 
 
 class BatchNorm(layers.BatchNormalization):
@@ -155,13 +196,19 @@ def conv_bn_relu(x, filters: int, name: str, kernel_size: int = 3, dilation_rate
 # (smoothing, averaging over classes, focal's gamma, the ce+dice weight):
 # common/losses.py, the NumPy reference tests/test_losses.py compares these
 # with. Ignored pixels get weight 0, so shapes stay fixed for either backend.
-def _labelled(y, ignore_index):
-    """Labels [N] (int32, ignored pixels set to 0) and weight [N] (1 labelled, 0 ignored)."""
+def _float_dtype(logits) -> str:
+    """The dtype the losses compute in: the logits' own ("float32", or "float64" in the parity
+    tests). Keras' compiled loss has already cast the logits to its dtype, keras.config.floatx()."""
+    return keras.backend.standardize_dtype(logits.dtype)
+
+
+def _labelled(y, ignore_index, dtype="float32"):
+    """Labels [N] (int32, ignored pixels set to 0) and weight [N] (1 labelled, 0 ignored) in dtype."""
     labels = ops.cast(ops.reshape(y, (-1,)), "int32")
     if ignore_index is None:
-        return labels, ops.ones(ops.shape(labels), "float32")
+        return labels, ops.ones(ops.shape(labels), dtype)
     keep = ops.not_equal(labels, ignore_index)
-    return ops.where(keep, labels, 0), ops.cast(keep, "float32")
+    return ops.where(keep, labels, 0), ops.cast(keep, dtype)
 
 
 def _mean_over(per_pixel, w):
@@ -171,14 +218,15 @@ def _mean_over(per_pixel, w):
 
 def _pixel_cross_entropy(y, logits, task, ignore_index):
     """-log p_t per pixel [N] (p_t: probability of the true class) and the weight [N]."""
-    t, w = _labelled(y, ignore_index)
+    dtype = _float_dtype(logits)
+    t, w = _labelled(y, ignore_index, dtype)
     if task == "binary":
         # With p = sigmoid(z): -t*log(p) - (1-t)*log(1-p) = softplus(z) - t*z,
         # which never takes the log of 0.
-        z = ops.cast(ops.reshape(logits, (-1,)), "float32")
-        return ops.softplus(z) - ops.cast(t, "float32") * z, w
+        z = ops.reshape(logits, (-1,))
+        return ops.softplus(z) - ops.cast(t, dtype) * z, w
     c = logits.shape[-1]
-    flat = ops.cast(ops.reshape(logits, (-1, c)), "float32")          # [B*H*W, C]
+    flat = ops.reshape(logits, (-1, c))                               # [B*H*W, C]
     log_p = ops.log_softmax(flat, axis=-1)
     return -ops.take_along_axis(log_p, t[:, None], axis=-1)[:, 0], w   # [B*H*W]
 
@@ -223,21 +271,22 @@ def focal_loss(y, logits, task, ignore_index=None, gamma=FOCAL_GAMMA):
 def _region_sums(y, logits, task, ignore_index):
     """Per-class sums over the labelled pixels of the whole batch, each [K]:
     I = sum p*t, P = sum p, T = sum t (t one-hot). Binary: K = 1, the foreground."""
-    t, w = _labelled(y, ignore_index)
+    dtype = _float_dtype(logits)
+    t, w = _labelled(y, ignore_index, dtype)
     if task == "binary":
-        p = ops.sigmoid(ops.cast(ops.reshape(logits, (-1, 1)), "float32"))   # [N, 1]
-        t = ops.cast(ops.equal(t, 1), "float32")[:, None]                     # [N, 1]
+        p = ops.sigmoid(ops.reshape(logits, (-1, 1)))                 # [N, 1]
+        t = ops.cast(ops.equal(t, 1), dtype)[:, None]                 # [N, 1]
     else:
         c = logits.shape[-1]
-        p = ops.softmax(ops.cast(ops.reshape(logits, (-1, c)), "float32"), axis=-1)   # [N, C]
-        t = ops.one_hot(t, c, dtype="float32")
+        p = ops.softmax(ops.reshape(logits, (-1, c)), axis=-1)        # [N, C]
+        t = ops.one_hot(t, c, dtype=dtype)
     w = w[:, None]                                                # ignored pixels: 0
     return ops.sum(p * t * w, axis=0), ops.sum(p * w, axis=0), ops.sum(t * w, axis=0)
 
 
 def _mean_over_present(scores, true):
     """Mean of 1 - score over the classes with a true pixel (T > 0); 0 if there is none."""
-    present = ops.cast(ops.greater(true, 0), "float32")
+    present = ops.cast(ops.greater(true, 0), _float_dtype(scores))
     return ops.sum((1 - scores) * present) / ops.maximum(ops.sum(present), 1.0)
 
 
@@ -313,14 +362,16 @@ def neutral_variables(model: keras.Model) -> dict:
 
 
 def to_neutral(a, is_kernel) -> np.ndarray:
-    a = np.asarray(ops.convert_to_numpy(a), np.float32)
+    """A Keras variable or tensor -> numpy in the neutral layout, in its own dtype (no rounding)."""
+    a = np.asarray(ops.convert_to_numpy(a))
     if is_kernel == DEPTHWISE:
         return np.ascontiguousarray(a.transpose(DEPTHWISE_PERM))
     return np.ascontiguousarray(a.transpose(TO_NEUTRAL) if is_kernel else a)
 
 
-def from_neutral(a, is_kernel) -> np.ndarray:
-    a = np.asarray(a, np.float32)
+def from_neutral(a, is_kernel, dtype="float32") -> np.ndarray:
+    """A neutral array (float32 or float64) -> numpy in Keras' layout and `dtype`, the variable's."""
+    a = np.asarray(a, dtype)
     if is_kernel == DEPTHWISE:
         return np.ascontiguousarray(a.transpose(DEPTHWISE_PERM))
     return np.ascontiguousarray(a.transpose(FROM_NEUTRAL) if is_kernel else a)
@@ -332,7 +383,7 @@ def get_weights(model) -> dict:
 
 def set_weights(model, weights: dict):
     for k, (v, kernel) in neutral_variables(model).items():
-        v.assign(from_neutral(weights[k], kernel))
+        v.assign(from_neutral(weights[k], kernel, v.dtype))
 
 
 def _gpu_count() -> int:
@@ -367,51 +418,82 @@ def select_device(name: str) -> str:
 
 
 def to_nchw(logits) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(ops.convert_to_numpy(logits), np.float32).transpose(0, 3, 1, 2))
+    """Logits [B, H, W, C] -> numpy [B, C, H, W], in their own dtype."""
+    return np.ascontiguousarray(np.asarray(ops.convert_to_numpy(logits)).transpose(0, 3, 1, 2))
 
 
 class Trainer:
-    """What common/runner.py drives: one SGD step, evaluation, weights in/out."""
+    """What common/runner.py drives: one SGD step, evaluation, weights in/out.
+
+    dtype: "float32", or "float64" for the parity tests' exact reference; the
+    model must have been built in it (trainer_factory builds it inside
+    using_dtype). Inputs x of any float dtype are cast to it; logits,
+    gradients, weights and optimizer state come out in it.
+    """
     framework = FRAMEWORK
     layout = LAYOUT
 
     def __init__(self, model: keras.Model, task: str, loss: str = "ce", lr: float = 0.01,
-                 momentum: float = 0.9, device: str = "cpu", ignore_index=None):
+                 momentum: float = 0.9, device: str = "cpu", ignore_index=None,
+                 dtype: str = "float32"):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype {dtype!r}: one of {', '.join(DTYPES)}")
+        wrong = {v.dtype for v in model.variables if "float" in v.dtype} - {dtype}
+        if wrong:
+            raise ValueError(f"dtype {dtype}: the model has {', '.join(sorted(wrong))} variables; "
+                             "build it inside using_dtype(dtype)")
         self.model = model
         self.device = device                       # a keras.device() name; see trainer_factory
         self.device_name = f"{device} ({BACKEND})"
+        self.dtype = dtype
         self.lr = lr
         self.loss_fn = make_loss(loss, task, ignore_index)
-        self.optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
-        # Built now rather than at the first step, so that --resume can fill
-        # its momentum buffers before training starts.
-        with keras.device(device):
+        if dtype == "float64":
+            # SGD.update_step casts the momentum with ops.cast(self.momentum, dtype), and on
+            # the tensorflow backend tf.cast turns a Python float into a float32 tensor first:
+            # 0.9 would become 0.8999999762 (measured: the 20-step losses then drift 3.5e-9
+            # from PyTorch's). A NumPy float64 (a subclass of float) is cast exactly.
+            momentum = np.float64(momentum)
+        with self._scope():
+            # the learning-rate variable is created in floatx: float64 keeps lr exact
+            self.optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
+            # Built now rather than at the first step, so that --resume can fill
+            # its momentum buffers before training starts.
             self.optimizer.build(model.trainable_variables)
-        model.compile(optimizer=self.optimizer, loss=self.loss_fn)
+            model.compile(optimizer=self.optimizer, loss=self.loss_fn)
         self.tensors = neutral_variables(model)
         # neutral name of each trainable variable, in the optimizer's order
         by_id = {id(v): k for k, (v, _) in self.tensors.items()}
         self.param_names = [by_id[id(v)] for v in model.trainable_variables]
+
+    @contextlib.contextmanager
+    def _scope(self):
+        """The device, and floats in the trainer's dtype (using_dtype), for every Keras call."""
+        with keras.device(self.device), using_dtype(self.dtype):
+            yield
+
+    def _input(self, x):
+        return np.asarray(x, self.dtype)
 
     def train_step(self, x, y) -> float:
         # model.fit would run the whole loop itself; the shared runner owns the
         # loop (checkpoints, --resume, the per-iteration loss curve), so Keras
         # gets one batch at a time. Keras 3's train_on_batch resets the metrics
         # on each call, so it returns this batch's loss, not a running mean.
-        with keras.device(self.device):
-            return float(self.model.train_on_batch(x, y))
+        with self._scope():
+            return float(self.model.train_on_batch(self._input(x), y))
 
     def eval_batch(self, x, y):
         """Logits [B,H,W,C] -> numpy NCHW, and the loss; BatchNorm uses its running statistics."""
-        with keras.device(self.device):
-            logits = self.model.predict_on_batch(x)          # inference mode, no gradients
+        with self._scope():
+            logits = self.model.predict_on_batch(self._input(x))   # inference mode, no gradients
             loss = self.loss_fn(ops.convert_to_tensor(y), ops.convert_to_tensor(logits))
         return to_nchw(logits), float(ops.convert_to_numpy(loss))
 
     def forward(self, x, training: bool):
         """Logits (numpy, NCHW). training=True: batch statistics (running ones get updated)."""
-        with keras.device(self.device):
-            return to_nchw(self.model(ops.convert_to_tensor(x), training=training))
+        with self._scope():
+            return to_nchw(self.model(ops.convert_to_tensor(self._input(x)), training=training))
 
     def loss_and_gradients(self, x, y):
         """Loss and d loss / d parameter (neutral names and layouts), training mode, no update.
@@ -422,8 +504,8 @@ class Trainer:
         on a GradientTape, PyTorch's autograd fills each parameter's .grad.
         """
         variables = self.model.trainable_variables
-        with keras.device(self.device):
-            x, y = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
+        with self._scope():
+            x, y = ops.convert_to_tensor(self._input(x)), ops.convert_to_tensor(y)
             if BACKEND == "tensorflow":
                 import tensorflow as tf
                 with tf.GradientTape() as tape:
@@ -444,7 +526,8 @@ class Trainer:
         return get_weights(self.model)
 
     def set_weights(self, weights):
-        set_weights(self.model, weights)
+        with self._scope():
+            set_weights(self.model, weights)
 
     def get_optimizer_state(self):
         """PyTorch's momentum buffer v per parameter (neutral layout).
@@ -456,15 +539,16 @@ class Trainer:
         for i, name in enumerate(self.param_names):
             var, kernel = self.tensors[name]
             u = (ops.convert_to_numpy(self.optimizer.momentums[i]) if self.optimizer.momentums
-                 else np.zeros(var.shape, np.float32))   # --momentum 0: Keras keeps no buffers
+                 else np.zeros(var.shape, var.dtype))     # --momentum 0: Keras keeps no buffers
             out[name] = to_neutral(-u / self.lr, kernel)
         return out
 
     def set_optimizer_state(self, state):
         if not self.optimizer.momentums:             # --momentum 0: nothing to restore
             return
-        for u, name in zip(self.optimizer.momentums, self.param_names):
-            u.assign(-self.lr * from_neutral(state[name], self.tensors[name][1]))
+        with self._scope():
+            for u, name in zip(self.optimizer.momentums, self.param_names):
+                u.assign(-self.lr * from_neutral(state[name], self.tensors[name][1], u.dtype))
 
     def num_params(self):
         return sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
@@ -499,13 +583,15 @@ def parse_args(file, doc, argv=None, add_arguments=None):
     return args
 
 
-def trainer_factory(args, step: Step, build):
-    """make_trainer(num_outputs, ignore_index) for common.runner.run."""
+def trainer_factory(args, step: Step, build, dtype: str = "float32"):
+    """make_trainer(num_outputs, ignore_index) for common.runner.run (dtype float64: parity tests)."""
     def make_trainer(num_outputs, ignore_index=None):
         device = select_device(args.device)
-        with keras.device(device):               # variables are created where they will live
+        # variables are created where they will live, in dtype
+        with keras.device(device), using_dtype(dtype):
             model = build(num_outputs)
-        return Trainer(model, step.task, args.loss, args.lr, args.momentum, device, ignore_index)
+        return Trainer(model, step.task, args.loss, args.lr, args.momentum, device, ignore_index,
+                       dtype)
     return make_trainer
 
 

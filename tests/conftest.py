@@ -44,3 +44,19 @@ def load_step(framework: str, step: str):
     """Import <framework>/<step>.py as a module (file names start with digits)."""
     require(framework)
     return steps.load_step(framework, step)
+
+
+# TensorFlow runs its CPU kernels from oneDNN or from its own (Eigen) code: on by default only
+# on some processors (AVX-512 VNNI/BF16, AMX), off on most laptops, chosen by the environment
+# variable TF_ENABLE_ONEDNN_OPTS. The two have different kernels (without oneDNN, a dilated
+# tf.nn.conv2d has no filter gradient) and round differently. `make test` runs the whole suite
+# with one setting and the tests marked here again with the other (Makefile).
+TF_KERNEL_FILES = ("test_parity.py", "test_steps.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        params = getattr(item, "callspec", None)
+        framework = params.params.get("framework") if params else None
+        if item.path.name in TF_KERNEL_FILES and framework in ("tensorflow", "keras"):
+            item.add_marker(pytest.mark.tf_kernels)

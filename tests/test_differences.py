@@ -2,8 +2,8 @@
 
 docs/measure_differences.py measures each framework difference with the
 frameworks' defaults ("before") and with this suite's settings ("after").
-Here every "after" must be within the parity tests' tolerances (1e-4 on
-outputs, 1e-5 relative on losses, counts exact), and every default the page
+Here every "after" must be within 1e-4 on outputs, 1e-5 relative on losses,
+counts exact (ATOL, LOSS_RTOL there), and every default the page
 says differs must still differ: if a framework changes a default, or the glue
 stops harmonising it, this test fails and the page needs regenerating.
 06_unet is built small (--depth 2 --width 8) to keep the test fast; the page

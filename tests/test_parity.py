@@ -2,15 +2,28 @@
 
 For every step: the same neutral weights and inputs go into PyTorch,
 TensorFlow, Keras (tensorflow backend in-process, torch backend in a
-subprocess) and Chainer, all in float32, and each is compared with the exact
-result, PyTorch in float64 (parity_probe.py explains why, and how the inputs
-avoid max-pool near-ties). We compare parameter counts and shapes,
-logits with BatchNorm in inference and training mode, the loss, every
-parameter's gradient, the weights and running statistics after one SGD step,
-and the loss over 20 more SGD steps. A new step is covered by adding its name
-to PARITY_STEPS.
+subprocess) and Chainer, and each is compared with the exact result, PyTorch
+in float64 (parity_probe.py explains why, and how the inputs avoid ReLU and
+max-pool near-ties). We compare parameter counts and shapes, logits with
+BatchNorm in inference and training mode, the loss, every parameter's
+gradient, the weights and running statistics after one SGD step, and the loss
+over 20 more SGD steps.
+
+Twice, for two different questions:
+- float64, every framework but the reference: rounding is no longer the
+  question, so the tolerances sit near float64 rounding (F64_TOL). This is the
+  proof that the columns are the same computation, on any processor.
+- float32, every framework including PyTorch: what the scripts run. Rounding
+  differs between frameworks and between processors (summation order, oneDNN
+  or Eigen kernels, AVX2 or AVX-512), so the tolerance is MARGIN times the
+  measured noise floor, how far PyTorch float32 itself ends from float64 on
+  the same kind of inputs (tests/parity_floors.json, written by
+  docs/measure_parity_floors.py; the table is in docs/framework-differences.md).
+
+A new step is covered by adding its name to PARITY_STEPS and measuring its floor.
 """
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -22,10 +35,21 @@ from conftest import REPO, STEPS, require
 import parity_probe
 
 PARITY_STEPS = STEPS
-OTHERS = ("pytorch", "tensorflow", "keras", "chainer", "keras-torch")
-REFERENCE = "pytorch64"
-# tolerances (float32): issue #4
-LOGITS_ATOL, LOSS_RTOL, GRAD_ATOL, TRAJ_RTOL = 1e-4, 1e-5, 1e-4, 1e-3
+FLOAT32 = ("pytorch", "tensorflow", "keras", "chainer", "keras-torch")
+FLOAT64 = ("tensorflow", "keras", "chainer", "keras-torch")   # pytorch float64 is the reference
+REFERENCE = ("pytorch", "float64")
+
+# float32: tolerance = MARGIN x the floor (PyTorch float32 vs float64, max over 5 input seeds).
+# 10: on this suite's inputs the other float32 frameworks end at most ~3x as far from exact
+# as PyTorch (docs/framework-differences.md), and a run on another processor changed PyTorch's
+# own distance by ~1.5x (07_fcn8s trajectory, AVX2 vs AVX-512, 2026-11). An error of a
+# different kind (a wrong padding, a missing BatchNorm term) is 1e-3..1 here, far above.
+MARGIN = 10
+with open(REPO / "tests" / "parity_floors.json") as _f:
+    FLOORS = json.load(_f)["floors"]
+# float64: float64 rounding (eps 1.1e-16) grown through ~20 layers and BatchNorm; measured
+# maxima over the nine steps and four columns are in docs/framework-differences.md.
+F64_TOL = {"logits": 1e-9, "loss": 1e-9, "grads": 1e-9, "update": 1e-9, "trajectory": 1e-7}
 
 
 @functools.lru_cache(maxsize=None)
@@ -35,42 +59,55 @@ def input_seed(step):
 
 
 @functools.lru_cache(maxsize=None)
-def probe(framework, step):
+def probe(framework, step, dtype):
     seed = input_seed(step)
     if framework == "keras-torch":
         require("keras")
         require("pytorch")
-        out = f"/tmp/parity-{os.getpid()}-{step}.npz"
+        out = f"/tmp/parity-{os.getpid()}-{step}-{dtype}.npz"
         env = {**os.environ, "KERAS_BACKEND": "torch"}
-        subprocess.run([sys.executable, str(REPO / "tests" / "parity_probe.py"), "keras", step, out, str(seed)],
-                       check=True, env=env, cwd=REPO)
+        subprocess.run([sys.executable, str(REPO / "tests" / "parity_probe.py"), "keras", step, out,
+                        str(seed), dtype], check=True, env=env, cwd=REPO)
         with np.load(out) as f:
             res = dict(f)
         os.unlink(out)
         return res
-    require("pytorch" if framework == REFERENCE else framework)
-    return parity_probe.probe(framework, step, seed=seed)
+    require(framework)
+    return parity_probe.probe(framework, step, seed=seed, dtype=dtype)
 
 
-def pair(framework, step):
-    return probe(REFERENCE, step), probe(framework, step)
+def pair(framework, step, dtype):
+    return probe(REFERENCE[0], step, REFERENCE[1]), probe(framework, step, dtype)
 
 
-def maxdiff(a, b):
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+def tolerance(step, quantity, dtype):
+    return F64_TOL[quantity] if dtype == "float64" else MARGIN * FLOORS[step][quantity]
+
+
+def check(framework, step, dtype, quantity):
+    ref, got = pair(framework, step, dtype)
+    value, where = parity_probe.differences(ref, got)[quantity]
+    tol = tolerance(step, quantity, dtype)
+    assert value <= tol, (f"{framework} {dtype} {step}: {quantity} differs from PyTorch float64 by "
+                          f"{value:.2e} at {where}, more than {tol:.1e}")
 
 
 def keys(res, prefix):
     return sorted(k for k in res if k.startswith(prefix))
 
 
-cases = pytest.mark.parametrize("framework,step", [
-    pytest.param(f, s, marks=pytest.mark.xdist_group(f)) for s in PARITY_STEPS for f in OTHERS])
+def _cases(dtypes):
+    return pytest.mark.parametrize("framework,step,dtype", [
+        pytest.param(f, s, d, marks=pytest.mark.xdist_group(f))
+        for d in dtypes for s in PARITY_STEPS for f in (FLOAT32 if d == "float32" else FLOAT64)])
 
 
-@cases
-def test_same_parameters(framework, step):
-    ref, got = pair(framework, step)
+cases = _cases(("float32", "float64"))
+
+
+@_cases(("float32",))
+def test_same_parameters(framework, step, dtype):
+    ref, got = pair(framework, step, dtype)
     assert keys(got, "shape/") == keys(ref, "shape/"), "neutral weight names differ"
     for k in keys(ref, "shape/"):
         assert tuple(got[k]) == tuple(ref[k]), k
@@ -78,35 +115,37 @@ def test_same_parameters(framework, step):
 
 
 @cases
-def test_same_logits(framework, step):
-    ref, got = pair(framework, step)
+def test_same_logits(framework, step, dtype):
+    ref, got = pair(framework, step, dtype)
     assert got["logits_eval"].shape == ref["logits_eval"].shape
-    assert maxdiff(got["logits_eval"], ref["logits_eval"]) <= LOGITS_ATOL, "inference-mode BatchNorm"
-    assert maxdiff(got["logits_train"], ref["logits_train"]) <= LOGITS_ATOL, "training-mode BatchNorm"
-    # the two modes must differ, or one of them is not what it claims
-    assert maxdiff(ref["logits_eval"], ref["logits_train"]) > 1e-2
+    check(framework, step, dtype, "logits")
+    # the two BatchNorm modes must differ, or one of them is not what it claims
+    assert np.abs(ref["logits_eval"] - ref["logits_train"]).max() > 1e-2
 
 
 @cases
-def test_same_loss_and_gradients(framework, step):
-    ref, got = pair(framework, step)
-    assert abs(float(got["loss"]) - float(ref["loss"])) <= LOSS_RTOL * abs(float(ref["loss"]))
+def test_same_loss_and_gradients(framework, step, dtype):
+    ref, got = pair(framework, step, dtype)
     assert keys(got, "grad/") == keys(ref, "grad/")
-    for k in keys(ref, "grad/"):
-        scale = max(1.0, float(np.max(np.abs(ref[k]))))
-        assert maxdiff(got[k], ref[k]) <= GRAD_ATOL * scale, k
+    check(framework, step, dtype, "loss")
+    check(framework, step, dtype, "grads")
 
 
 @cases
-def test_same_update_and_running_statistics(framework, step):
-    ref, got = pair(framework, step)
-    for k in keys(ref, "after/") + keys(ref, "opt/"):
-        assert maxdiff(got[k], ref[k]) <= LOGITS_ATOL, k
+def test_same_update_and_running_statistics(framework, step, dtype):
+    ref, _ = pair(framework, step, dtype)
     assert any(k.endswith(".var") for k in keys(ref, "after/")), "no BatchNorm checked"
+    check(framework, step, dtype, "update")
 
 
 @cases
-def test_same_trajectory(framework, step):
-    ref, got = pair(framework, step)
-    rel = np.abs(got["trajectory"] - ref["trajectory"]) / np.abs(ref["trajectory"])
-    assert rel.max() <= TRAJ_RTOL, f"losses differ by {rel.max():.2e} (relative) at step {rel.argmax() + 2}"
+def test_same_trajectory(framework, step, dtype):
+    check(framework, step, dtype, "trajectory")
+
+
+def test_floors_cover_every_step():
+    assert sorted(FLOORS) == sorted(PARITY_STEPS), "measure the missing floors: docs/measure_parity_floors.py --write"
+    for step, f in FLOORS.items():
+        for q in parity_probe.QUANTITIES:
+            # a floor of 0 would make the float32 test demand bit-equality; above 1e-2 it tests nothing
+            assert 0 < f[q] * MARGIN < 1e-2, (step, q, f[q])
