@@ -16,9 +16,18 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): requirements/*.txt
+# The project itself is installed editable (pyproject.toml: `import common` from anywhere), and
+# one .pth file puts the four lesson folders on sys.path -- the one place the suite extends it.
+# Appended after site-packages: the folders tensorflow/, keras/ and chainer/ are never on the
+# path themselves (only their contents, whose module names are unique: torch_*, tf_*, keras_*,
+# chainer_*), so they cannot shadow the installed packages.
+LESSON_FOLDERS := pytorch tensorflow keras chainer
+
+$(STAMP): requirements/*.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements/$(REQS).txt -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'semseg-lessons.pth').write_text(''.join(f'$(CURDIR)/{d}\\n' for d in '$(LESSON_FOLDERS)'.split()))"
 	touch $@
 
 demo: setup

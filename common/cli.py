@@ -13,8 +13,7 @@ import math
 from pathlib import Path
 
 from common import RUNS
-
-LOSSES = ("ce", "dice", "jaccard", "focal", "ce+dice")
+from common.losses import NAMES as LOSSES
 
 
 def _number(kind, lo=None, hi=None, lo_open=False, what="a number"):

@@ -16,6 +16,9 @@ DISTRIBUTIONS = {
     "chainer": ("chainer",),
 }
 FRAMEWORKS = tuple(DISTRIBUTIONS)
+# framework -> its trainer module, in the framework's folder (common/driver.py imports it)
+ENGINES = {"pytorch": "torch_trainer", "tensorflow": "tf_trainer", "keras": "keras_trainer",
+           "chainer": "chainer_trainer"}
 # Keras 3 also needs a backend installed.
 KERAS_BACKENDS = {"tensorflow": "tensorflow", "torch": "pytorch"}
 

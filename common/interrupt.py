@@ -4,7 +4,7 @@ Inside the loop, runner.StopOnSigint finishes the iteration and saves a
 checkpoint. Everywhere else (importing a framework takes seconds, then
 reading data, evaluating, writing) Python would raise KeyboardInterrupt
 wherever the program happens to be and print a traceback. Every step script
-imports its folder's ctrl_c.py before anything else, which calls install()
+imports common/ctrl_c.py before anything else, which calls install()
 here; the runner keeps `note` saying what is on disk at that moment.
 """
 import re
@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from common import REPO
+from common.frameworks import FRAMEWORKS
 
 # What a Ctrl-C leaves behind, kept current by common.runner.run ("" = nothing to add).
 note = ""
@@ -28,9 +28,11 @@ def _stop(signum, frame):
 
 
 def is_step_script(main_file) -> bool:
-    """True for <repo>/<framework folder>/NN_<step>.py."""
+    """True for <framework folder>/NN_<step>.py (the answers, and a learner's copy in workshop/),
+    not inside Jupyter (a notebook's kernel keeps its own Ctrl-C: interrupt the cell)."""
     path = Path(main_file).resolve()
-    return path.parent.parent == REPO and re.fullmatch(r"\d\d_\w+\.py", path.name) is not None
+    return ("IPython" not in sys.modules and path.parent.name in FRAMEWORKS
+            and re.fullmatch(r"\d\d_\w+\.py", path.name) is not None)
 
 
 def install():

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from common import data, interrupt, losses, metrics, synth, viz
+from common import data, interrupt, losses, masks, metrics, synth, viz
 from common.errors import UserError
 from common.frameworks import environment
 from common.outdir import check_out
@@ -81,13 +81,10 @@ def load_data(args, step: Step):
 
 
 def to_targets(y: np.ndarray, task: str, ignore_index):
-    """Class indices for the task: binary keeps 0 = background, 1 = any object."""
+    """Class indices for the task: binary keeps 0 = background, 1 = any object (masks.to_binary, Q0.1)."""
     if task != "binary":
         return y.astype(np.int32)
-    t = (y > 0).astype(np.int32)
-    if ignore_index is not None:
-        t[y == ignore_index] = ignore_index
-    return t
+    return masks.to_binary(y, ignore_index)
 
 
 def to_layout(x: np.ndarray, layout: str) -> np.ndarray:
@@ -113,12 +110,9 @@ def predict(trainer, images, targets, task, batch=EVAL_BATCH, ignore_index=None,
         stats = batch_stats if stats is None else losses.add_statistics(stats, batch_stats)
     logits = np.concatenate(logits)
     test_loss = losses.from_statistics(loss, stats) if stats and stats["count"] else None
-    if task == "binary":
-        probs = 1.0 / (1.0 + np.exp(-logits[:, 0]))
-        pred = (logits[:, 0] > 0).astype(np.uint8)   # sigmoid > 0.5  <=>  logit > 0
-    else:
-        probs = None
-        pred = logits.argmax(axis=1).astype(np.uint8)
+    # the lesson's binarize (01_binarization) or to_classes (02_multiclass)
+    pred = np.concatenate([trainer.classes(logits[s:s + batch]) for s in range(0, len(logits), batch)])
+    probs = 1.0 / (1.0 + np.exp(-logits[:, 0])) if task == "binary" else None   # for predictions.png
     return logits, pred, probs, test_loss
 
 

@@ -13,26 +13,32 @@ weights: it only repeats what it is given.
 The original Chainer answer used a bilinear resize here; every framework in
 this suite uses true nearest neighbour (torch: F.interpolate mode="nearest").
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
 import torch.nn.functional as F
 from torch import nn
 
-import seg_torch as lab
+from common.driver import main
+from common.runner import Step
+from torch_layers import CBR   # CBR: taught in 01_binarization
 
 
 class NearestNet(nn.Module):
     def __init__(self, num_classes: int, width: int = 32):
         super().__init__()
-        self.enc = nn.Sequential(lab.CBR(3, width), lab.CBR(width, width))
-        self.mid = nn.Sequential(lab.CBR(width, width), lab.CBR(width, width))
-        self.dec = nn.Sequential(lab.CBR(width, width), lab.CBR(width, width))
+        # >>> Q3.1 enc (CBR x2), max-pool 2, mid (CBR x2), nearest upsampling x2, dec (CBR x2), head 1x1
+        self.enc = nn.Sequential(CBR(3, width), CBR(width, width))
+        self.mid = nn.Sequential(CBR(width, width), CBR(width, width))
+        self.dec = nn.Sequential(CBR(width, width), CBR(width, width))
         self.head = nn.Conv2d(width, num_classes, kernel_size=1)
+        # <<< Q3.1
 
     def forward(self, x):
+        # >>> Q3.1 pool after enc, upsample (nearest, factor 2) after mid
         x = self.mid(F.max_pool2d(self.enc(x), 2))
         x = F.interpolate(x, scale_factor=2, mode="nearest")   # the lesson: each pixel -> 2x2
         return self.head(self.dec(x))
+        # <<< Q3.1
 
 
 def build(num_outputs, args):
@@ -40,14 +46,9 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=2)
+    return Step("03_nearest", size_multiple=2)
 
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

@@ -13,28 +13,34 @@ exercise, by ReLU and BatchNorm.
 PyTorch stores the transposed conv's weight as [in, out, kH, kW]; that is
 also the layout of the neutral weights files (docs/framework-differences.md).
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
 import torch.nn.functional as F
 from torch import nn
 
-import seg_torch as lab
+from common.driver import main
+from common.runner import Step
+from torch_layers import CBR, batch_norm   # CBR: taught in 01_binarization
 
 
 class TransposedConvNet(nn.Module):
     def __init__(self, num_classes: int, width: int = 32):
         super().__init__()
-        self.enc = nn.Sequential(lab.CBR(3, width), lab.CBR(width, width))
-        self.mid = nn.Sequential(lab.CBR(width, width), lab.CBR(width, width))
+        # >>> Q4.1 as step 3, but up: a transposed convolution kernel 2 stride 2, then ReLU and up_bn
+        self.enc = nn.Sequential(CBR(3, width), CBR(width, width))
+        self.mid = nn.Sequential(CBR(width, width), CBR(width, width))
         self.up = nn.ConvTranspose2d(width, width, kernel_size=2, stride=2)   # the lesson
-        self.up_bn = lab.batch_norm(width)
-        self.dec = nn.Sequential(lab.CBR(width, width), lab.CBR(width, width))
+        self.up_bn = batch_norm(width)
+        self.dec = nn.Sequential(CBR(width, width), CBR(width, width))
         self.head = nn.Conv2d(width, num_classes, kernel_size=1)
+        # <<< Q4.1
 
     def forward(self, x):
+        # >>> Q4.1 up, ReLU, BatchNorm where step 3 copied pixels
         x = self.mid(F.max_pool2d(self.enc(x), 2))
         x = self.up_bn(F.relu(self.up(x)))
         return self.head(self.dec(x))
+        # <<< Q4.1
 
 
 def build(num_outputs, args):
@@ -42,14 +48,9 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=2)
+    return Step("04_transposed_conv", size_multiple=2)
 
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

@@ -13,32 +13,38 @@ upsampled map; a 1x1 convolution then mixes the 64 channels back to 32.
 Concatenation order is [skip, up] in all four frameworks (channel axis 1 in
 NCHW here, axis -1 in NHWC); the order matters when weights are exchanged.
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import seg_torch as lab
+from common.driver import main
+from common.runner import Step
+from torch_layers import CBR, batch_norm   # CBR: taught in 01_binarization
 
 
 class ConcatNet(nn.Module):
     def __init__(self, num_classes: int, width: int = 32):
         super().__init__()
-        self.enc = nn.Sequential(lab.CBR(3, width), lab.CBR(width, width))
-        self.mid = nn.Sequential(lab.CBR(width, width), lab.CBR(width, width))
+        # >>> Q5.1 as step 4, plus fuse: a 1x1 CBR from 2*width to width
+        self.enc = nn.Sequential(CBR(3, width), CBR(width, width))
+        self.mid = nn.Sequential(CBR(width, width), CBR(width, width))
         self.up = nn.ConvTranspose2d(width, width, kernel_size=2, stride=2)
-        self.up_bn = lab.batch_norm(width)
-        self.fuse = lab.CBR(2 * width, width, kernel_size=1)
-        self.dec = nn.Sequential(lab.CBR(width, width), lab.CBR(width, width))
+        self.up_bn = batch_norm(width)
+        self.fuse = CBR(2 * width, width, kernel_size=1)
+        self.dec = nn.Sequential(CBR(width, width), CBR(width, width))
         self.head = nn.Conv2d(width, num_classes, kernel_size=1)
+        # <<< Q5.1
 
     def forward(self, x):
+        # >>> Q5.1 concatenate [skip (enc output), upsampled] on the channel axis, then fuse
         skip = self.enc(x)
         x = self.mid(F.max_pool2d(skip, 2))
         x = self.up_bn(F.relu(self.up(x)))
         x = torch.cat([skip, x], dim=1)   # the lesson: [B, 32+32, H, W]
         return self.head(self.dec(self.fuse(x)))
+        # <<< Q5.1
 
 
 def build(num_outputs, args):
@@ -46,14 +52,9 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=2)
+    return Step("05_concat", size_multiple=2)
 
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

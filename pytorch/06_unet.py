@@ -18,23 +18,28 @@ unpadded convolutions: 572 -> 388); BatchNorm in every double convolution (in
 the exercise's CBR order, Conv -> ReLU -> BN); base width 32 instead of 64,
 to fit a laptop CPU (--width 64 gives the paper's channels).
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import seg_torch as lab
+from common.driver import main
+from common.runner import Step
+from torch_layers import CBR   # CBR: taught in 01_binarization
 
 
 def double_conv(in_channels, out_channels):
     """(Conv 3x3 -> ReLU -> BN) x 2, named <block>.0 and <block>.1."""
-    return nn.Sequential(lab.CBR(in_channels, out_channels), lab.CBR(out_channels, out_channels))
+    # >>> Q6.1 two CBR 3x3, the first to out_channels
+    return nn.Sequential(CBR(in_channels, out_channels), CBR(out_channels, out_channels))
+    # <<< Q6.1
 
 
 class UNet(nn.Module):
     def __init__(self, num_classes: int, depth: int = 4, width: int = 32):
         super().__init__()
+        # >>> Q6.2 enc: depth+1 double_conv, widths doubling; up: transposed conv 2x2 stride 2 halving; dec: double_conv
         chans = [width * 2 ** i for i in range(depth + 1)]   # 32, 64, 128, 256, 512
         self.enc = nn.ModuleList([double_conv(3, chans[0])] +
                                  [double_conv(chans[i], chans[i + 1]) for i in range(depth)])
@@ -44,8 +49,10 @@ class UNet(nn.Module):
         self.dec = nn.ModuleList([double_conv(2 * chans[i], chans[i])
                                   for i in reversed(range(depth))])
         self.head = nn.Conv2d(chans[0], num_classes, kernel_size=1)
+        # <<< Q6.2
 
     def forward(self, x):
+        # >>> Q6.2 keep each encoder output; decoder: concatenate [skip, up(x)], then dec
         skips = []
         for i, block in enumerate(self.enc):
             x = block(x if i == 0 else F.max_pool2d(x, 2))
@@ -54,6 +61,7 @@ class UNet(nn.Module):
         for up, dec in zip(self.up, self.dec):
             x = dec(torch.cat([skips.pop(), up(x)], dim=1))
         return self.head(x)
+        # <<< Q6.2
 
 
 def add_arguments(parser):
@@ -68,15 +76,10 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=2 ** args.depth,
-                    extra={"depth": args.depth, "width": args.width})
+    return Step("06_unet", size_multiple=2 ** args.depth,
+                extra={"depth": args.depth, "width": args.width})
 
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv, add_arguments)
-    return lab.run(args, step(args), lambda n: build(n, args))
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

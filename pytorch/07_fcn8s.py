@@ -57,12 +57,14 @@ Departures from the paper:
   trained FCN-32s, then 16s, then 8s, zero-initialised each new score layer
   and kept the final x8 upsampling fixed at bilinear.
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
 import torch.nn.functional as F
 from torch import nn
 
-import seg_torch as lab
+from common.driver import main
+from common.runner import Step
+from torch_layers import CBR   # CBR: taught in 01_binarization
 from common.weights import bilinear_kernel  # noqa: E402 (seg_torch puts the repo root on sys.path)
 
 UPSAMPLING = ("upscore2", "upscore_pool4", "upscore8")   # layer names, for bilinear_upsampling
@@ -70,8 +72,8 @@ UPSAMPLING = ("upscore2", "upscore_pool4", "upscore8")   # layer names, for bili
 
 def vgg_block(in_channels, out_channels, convs):
     """CBR x convs (the first changes the channels), named <block>.0, <block>.1, ..."""
-    return nn.Sequential(lab.CBR(in_channels, out_channels),
-                         *[lab.CBR(out_channels, out_channels) for _ in range(convs - 1)])
+    return nn.Sequential(CBR(in_channels, out_channels),
+                         *[CBR(out_channels, out_channels) for _ in range(convs - 1)])
 
 
 def upsampling(channels, factor):
@@ -86,6 +88,7 @@ def upsampling(channels, factor):
 class FCN8s(nn.Module):
     def __init__(self, num_classes: int, widths=(32, 64, 128, 256, 256), fc_width: int = 512):
         super().__init__()
+        # >>> Q7.1 five conv blocks, fc6/fc7 as convolutions, score heads for pool3 and pool4, bilinear-initialised transposed convolutions
         w1, w2, w3, w4, w5 = widths
         self.conv1 = vgg_block(3, w1, 2)
         self.conv2 = vgg_block(w1, w2, 2)
@@ -100,8 +103,10 @@ class FCN8s(nn.Module):
         self.upscore2 = upsampling(num_classes, 2)
         self.upscore_pool4 = upsampling(num_classes, 2)
         self.upscore8 = upsampling(num_classes, 8)
+        # <<< Q7.1
 
     def forward(self, x):
+        # >>> Q7.1 score of fc7 up x2 + score of pool4, up x2 + score of pool3, up x8
         x = F.max_pool2d(self.conv1(x), 2)               # 1/2
         x = F.max_pool2d(self.conv2(x), 2)               # 1/4
         pool3 = F.max_pool2d(self.conv3(x), 2)           # 1/8
@@ -112,6 +117,7 @@ class FCN8s(nn.Module):
         fuse_pool4 = self.upscore2(score) + self.score_pool4(pool4)   # FCN-16s: this x16
         fuse_pool3 = self.upscore_pool4(fuse_pool4) + self.score_pool3(pool3)
         return self.upscore8(fuse_pool3)                 # FCN-8s
+        # <<< Q7.1
 
 
 def bilinear_upsampling(weights):
@@ -128,14 +134,9 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=32, init=bilinear_upsampling)
+    return Step("07_fcn8s", size_multiple=32, init=bilinear_upsampling)
 
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

@@ -65,11 +65,13 @@ a bias); the last decoder level keeps 48 channels and a 1x1 head gives the
 classes, like every step of this suite; no class-balanced loss (the paper
 weights classes by median frequency).
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
 from torch import nn
 
-import seg_torch as lab
+from common.driver import main
+from common.runner import Step
+from torch_layers import ConvBNReLU, batch_norm
 
 
 class ConvBN(nn.Module):
@@ -78,7 +80,7 @@ class ConvBN(nn.Module):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
-        self.bn = lab.batch_norm(out_channels)
+        self.bn = batch_norm(out_channels)
 
     def forward(self, x):
         return self.bn(self.conv(x))
@@ -86,8 +88,8 @@ class ConvBN(nn.Module):
 
 def encoder_block(in_channels, out_channels):
     """ConvBNReLU x 2, the first one to out_channels; named <block>.0, <block>.1."""
-    return nn.Sequential(lab.ConvBNReLU(in_channels, out_channels),
-                         lab.ConvBNReLU(out_channels, out_channels))
+    return nn.Sequential(ConvBNReLU(in_channels, out_channels),
+                         ConvBNReLU(out_channels, out_channels))
 
 
 def decoder_block(in_channels, out_channels):
@@ -98,6 +100,7 @@ def decoder_block(in_channels, out_channels):
 class SegNet(nn.Module):
     def __init__(self, num_classes: int, depth: int = 3, width: int = 48):
         super().__init__()
+        # >>> Q8.1 enc blocks, dec blocks mirrored, max-pool that returns its indices, max-unpool, head 1x1
         chans = [width * 2 ** i for i in range(depth)]    # 48, 96, 192
         ins = [3] + chans[:-1]
         self.enc = nn.ModuleList([encoder_block(ins[i], chans[i]) for i in range(depth)])
@@ -107,8 +110,10 @@ class SegNet(nn.Module):
         self.pool = nn.MaxPool2d(2, stride=2, return_indices=True)
         self.unpool = nn.MaxUnpool2d(2, stride=2)
         self.head = nn.Conv2d(chans[0], num_classes, kernel_size=1)
+        # <<< Q8.1
 
     def forward(self, x):
+        # >>> Q8.1 pool keeping indices; decoder: unpool with the indices of the same level, then the dec block
         indices, sizes = [], []
         for enc in self.enc:
             x = enc(x)
@@ -119,6 +124,7 @@ class SegNet(nn.Module):
             x = self.unpool(x, indices[i], output_size=sizes[i])   # the lesson
             x = self.dec[i](x)
         return self.head(x)
+        # <<< Q8.1
 
 
 def build(num_outputs, args):
@@ -126,14 +132,9 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=8)
+    return Step("08_segnet", size_multiple=8)
 
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

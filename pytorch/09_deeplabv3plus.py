@@ -73,13 +73,15 @@ no dropout after ASPP (random masks differ between frameworks); output stride
 8 for training and testing. ASPP and decoder keep the paper's 256 channels,
 the low-level reduction its 48.
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import seg_torch as lab
+from common.driver import main
+from common.runner import Step
+from torch_layers import ConvBNReLU
 
 RATES = (2, 3, 4)   # ASPP's atrous rates, for an 8x8 map (see the docstring)
 
@@ -94,9 +96,9 @@ class SeparableConv(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, dilation: int = 1):
         super().__init__()
-        self.depthwise = lab.ConvBNReLU(in_channels, in_channels, 3, dilation=dilation,
+        self.depthwise = ConvBNReLU(in_channels, in_channels, 3, dilation=dilation,
                                         groups=in_channels)
-        self.pointwise = lab.ConvBNReLU(in_channels, out_channels, 1)
+        self.pointwise = ConvBNReLU(in_channels, out_channels, 1)
 
     def forward(self, x):
         return self.pointwise(self.depthwise(x))
@@ -104,8 +106,8 @@ class SeparableConv(nn.Module):
 
 def conv_block(in_channels, out_channels, dilation=1):
     """ConvBNReLU 3x3 x 2 (rate `dilation`), named <block>.0, <block>.1."""
-    return nn.Sequential(lab.ConvBNReLU(in_channels, out_channels, dilation=dilation),
-                         lab.ConvBNReLU(out_channels, out_channels, dilation=dilation))
+    return nn.Sequential(ConvBNReLU(in_channels, out_channels, dilation=dilation),
+                         ConvBNReLU(out_channels, out_channels, dilation=dilation))
 
 
 class Encoder(nn.Module):
@@ -147,14 +149,18 @@ class ASPP(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, rates=RATES):
         super().__init__()
+        # >>> Q9.1 branches: a 1x1 ConvBNReLU, SeparableConv at each rate, ImagePooling; project: 1x1 ConvBNReLU
         self.branches = nn.ModuleList(
-            [lab.ConvBNReLU(in_channels, out_channels, 1)] +
+            [ConvBNReLU(in_channels, out_channels, 1)] +
             [SeparableConv(in_channels, out_channels, dilation=r) for r in rates] +
             [ImagePooling(in_channels, out_channels)])
-        self.project = lab.ConvBNReLU(len(self.branches) * out_channels, out_channels, 1)
+        self.project = ConvBNReLU(len(self.branches) * out_channels, out_channels, 1)
+        # <<< Q9.1
 
     def forward(self, x):
+        # >>> Q9.1 concatenate the branches in order on the channel axis, then project
         return self.project(torch.cat([branch(x) for branch in self.branches], dim=1))
+        # <<< Q9.1
 
 
 def resize(x, size):
@@ -168,15 +174,19 @@ class Decoder(nn.Module):
     def __init__(self, num_classes: int, aspp_channels: int = 256, low_channels: int = 128,
                  reduced: int = 48, width: int = 256):
         super().__init__()
-        self.reduce = lab.ConvBNReLU(low_channels, reduced, 1)
+        # >>> Q9.2 reduce: 1x1 ConvBNReLU to 48; refine: two SeparableConv; classifier 1x1
+        self.reduce = ConvBNReLU(low_channels, reduced, 1)
         self.refine = nn.Sequential(SeparableConv(aspp_channels + reduced, width),
                                     SeparableConv(width, width))
         self.classifier = nn.Conv2d(width, num_classes, kernel_size=1)
+        # <<< Q9.2
 
     def forward(self, x, low_level):
+        # >>> Q9.2 bilinear-resize x to low_level's side, concatenate [x, reduced low-level], refine, classify
         x = resize(x, low_level.shape[-2:])
         x = torch.cat([x, self.reduce(low_level)], dim=1)
         return self.classifier(self.refine(x))
+        # <<< Q9.2
 
 
 class DeepLabV3Plus(nn.Module):
@@ -187,9 +197,11 @@ class DeepLabV3Plus(nn.Module):
         self.decoder = Decoder(num_classes)
 
     def forward(self, x):
+        # >>> Q9.2 encoder, ASPP, decoder; bilinear-resize the logits to the input side
         features, low_level = self.encoder(x)
         logits = self.decoder(self.aspp(features), low_level)
         return resize(logits, x.shape[-2:])
+        # <<< Q9.2
 
 
 def build(num_outputs, args):
@@ -197,14 +209,9 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=8)
+    return Step("09_deeplabv3plus", size_multiple=8)
 
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

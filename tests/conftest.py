@@ -1,20 +1,11 @@
-"""Shared test helpers.
+"""The tests' environment and markers; shared helpers are in helpers.py.
 
-The repo root and the framework folders are APPENDED to sys.path (never
-prepended): tensorflow/, keras/ and chainer/ in the repo must not shadow the
-installed packages. Frameworks are detected with importlib.metadata.
+The repository is installed (make setup: `common` editable, the lesson folders
+through a .pth file), so nothing here edits sys.path.
 """
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-FOLDERS = ("pytorch", "tensorflow", "keras", "chainer")
-for p in [REPO] + [REPO / f for f in FOLDERS]:
-    if str(p) not in sys.path:
-        sys.path.append(str(p))
 
 # One thread per test process: pytest runs two workers (pytest.ini) on the two cores, and
 # a worker loads several frameworks, each with its own thread pool. With their default
@@ -26,25 +17,6 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-from common import steps  # noqa: E402
-from common.frameworks import installed  # noqa: E402
-
-STEPS = ("01_binarization", "02_multiclass", "03_nearest", "04_transposed_conv", "05_concat",
-         "06_unet", "07_fcn8s", "08_segnet", "09_deeplabv3plus")
-SHARED_DATA = REPO.parent / "shared" / "datasets" / "imori-train"
-
-
-def require(framework):
-    if not installed(framework):
-        pytest.skip(f"{framework} is not installed")
-
-
-def load_step(framework: str, step: str):
-    """Import <framework>/<step>.py as a module (file names start with digits)."""
-    require(framework)
-    return steps.load_step(framework, step)
-
 
 # TensorFlow runs its CPU kernels from oneDNN or from its own (Eigen) code: on by default only
 # on some processors (AVX-512 VNNI/BF16, AMX), off on most laptops, chosen by the environment

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import load_step, require
+from helpers import load_step, require, run_step
 from test_data import make_exercise, save
 
 pytestmark = pytest.mark.xdist_group("pytorch")
@@ -52,7 +52,7 @@ def test_bad_dataset_is_reported_by_the_script(defect, tmp_path, capsys):
     (out / "weights.npz").write_bytes(b"earlier run")
     with pytest.raises(SystemExit) as e:
         # --overwrite: the earlier run may go, but only when the new run writes its first file
-        load_step("pytorch", "02_multiclass").main(["--data", str(tmp_path / "data"),
+        run_step("pytorch", "02_multiclass", ["--data", str(tmp_path / "data"),
                                                     "--out", str(out), "--overwrite"])
     err = capsys.readouterr().err
     assert e.value.code == 2

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from conftest import REPO, require
+from common import REPO
+from helpers import require
 
 sys.path.append(str(REPO))
 import benchmark  # noqa: E402

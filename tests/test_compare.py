@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from conftest import REPO, require
+from common import REPO
+from helpers import require
 from common import synth
 
 sys.path.append(str(REPO))

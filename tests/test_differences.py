@@ -14,7 +14,8 @@ import math
 
 import pytest
 
-from conftest import REPO, require
+from common import REPO
+from helpers import require
 
 SMALL_UNET = ("--depth", "2", "--width", "8")
 pytestmark = pytest.mark.xdist_group("differences")   # one worker measures once, for all four tests

@@ -13,7 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, load_step, require
+from common import REPO
+from helpers import load_step, require, run_step
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("exchange")]
 LABELS = ("pytorch", "tensorflow", "keras", "chainer", "keras-torch")
@@ -32,7 +33,7 @@ def run(label, step, argv):
                            env={**os.environ, "KERAS_BACKEND": "torch"})
         assert r.returncode == 0, r.stderr[-2000:]
         return json.loads((REPO / out / "metrics.json").read_text())
-    return load_step(label, step).main(argv)
+    return run_step(label, step, argv)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ so their training repeats PyTorch's to float32 rounding)."""
 import numpy as np
 import pytest
 
-from conftest import FOLDERS, STEPS, load_step
+from helpers import FOLDERS, STEPS, load_step, run_step
 from common import data, synth
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ def constant_predictor_best_iou(size):
 @pytest.mark.parametrize("framework", [pytest.param(f, marks=pytest.mark.xdist_group(f))
                                        for f in FOLDERS])
 def test_binarization_learns(framework, tmp_path):
-    m = load_step(framework, "01_binarization").main(LEARN_ARGS + ["--out", str(tmp_path)])
+    m = run_step(framework, "01_binarization", LEARN_ARGS + ["--out", str(tmp_path)])
     curve = np.array(m["loss_curve"])
     assert curve[-10:].mean() < 0.6 * curve[:10].mean(), "loss did not fall"
     newt = m["per_class_iou"]["newt"]
@@ -57,7 +57,7 @@ def test_multiclass_step_learns(step, tmp_path):
     see the gap test). The thresholds are relative to the best constant prediction (newt
     IoU = the newts' share of the test pixels, 0.15 on dataset v3). Measured on dataset v2
     (64x64, 200 iterations, seed 0): newt IoU 0.48 (FCN-8s), 0.34 (DeepLabv3+, the slowest)."""
-    m = load_step("pytorch", step).main(["--iters", "200", "--out", str(tmp_path)])
+    m = run_step("pytorch", step, ["--iters", "200", "--out", str(tmp_path)])
     assert_finds_newts(m, m["per_class_iou"])
 
 
@@ -84,8 +84,8 @@ def test_dataset_needs_context_unet_beats_plain_network(tmp_path):
     along the body: at the default 500 (`make full`, PyTorch) it leads by 0.085 (0.686 vs 0.600).
     Steps 2 and 6 are left out of test_multiclass_step_learns: this test covers them."""
     args = ["--iters", GAP_ITERS]
-    plain = load_step("pytorch", "02_multiclass").main(args + ["--out", str(tmp_path / "p")])
-    unet = load_step("pytorch", "06_unet").main(args + ["--out", str(tmp_path / "u")])
+    plain = run_step("pytorch", "02_multiclass", args + ["--out", str(tmp_path / "p")])
+    unet = run_step("pytorch", "06_unet", args + ["--out", str(tmp_path / "u")])
     report = {"plain": (plain["per_class_iou"], species_accuracy(plain)),
               "unet": (unet["per_class_iou"], species_accuracy(unet))}
     for m in (plain, unet):   # both found the newts at all (as in test_multiclass_step_learns)

@@ -24,16 +24,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-if __name__ == "__main__":   # the keras-torch subprocess: the same paths as conftest
-    _REPO = Path(__file__).resolve().parents[1]
-    for _p in [_REPO] + [_REPO / f for f in ("pytorch", "tensorflow", "keras", "chainer")]:
-        if str(_p) not in sys.path:
-            sys.path.append(str(_p))
+if __name__ == "__main__":   # the keras-torch subprocess
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 else:
-    from conftest import load_step, require
+    from helpers import require, run_step
 
-from common import losses as ref  # noqa: E402
+from common import losses as ref
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 
@@ -105,9 +101,9 @@ CASES = make_cases()
 # Each returns (loss, d loss / d logits as NCHW float64) for one loss on one case.
 def torch_loss_and_grad(name, task, z, y, ignore, dtype=None):
     import torch
-    import seg_torch
+    import torch_losses
     zt = torch.tensor(z, dtype=dtype or torch.float32, requires_grad=True)
-    loss = seg_torch.make_loss(name, task, ignore)(zt, torch.from_numpy(y))
+    loss = torch_losses.make_loss(name, task, ignore)(zt, torch.from_numpy(y))
     loss.backward()
     return float(loss.detach()), zt.grad.numpy().astype(np.float64)
 
@@ -382,7 +378,7 @@ TRAINER_CASES = [("01_binarization", "ce+dice"), ("02_multiclass", "jaccard"),
 def trainer_step_losses(framework):
     """For each (step, loss): the Trainer's train_step loss and the reference on the same
     training-mode logits (BatchNorm on batch statistics, so both see the same numbers)."""
-    from common.steps import make_trainer
+    from common.driver import make_trainer
     rows = []
     for step, name in TRAINER_CASES:
         label = "keras" if framework.startswith("keras") else framework
@@ -449,7 +445,7 @@ def test_runner_test_loss_is_the_chosen_loss_over_the_split(name):
 def test_step_script_records_the_loss(tmp_path):
     """A real dry run: metrics.json keeps its keys and adds the loss's definition."""
     require("pytorch")
-    load_step("pytorch", "01_binarization").main(
+    run_step("pytorch", "01_binarization", 
         ["--dry-run", "--size", "16", "--loss", "focal", "--out", str(tmp_path)])
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["loss"] == "focal" and m["options"]["loss"] == "focal"

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FOLDERS, REPO, STEPS, load_step, require
+from common import REPO
+from helpers import FOLDERS, STEPS, load_step, require, run_step
 from common import data, palette
 from common.errors import UserError
 from common.weights import load_npz
@@ -35,7 +36,7 @@ def cli(argv, step="02_multiclass", timeout=300):
 
 
 def run_main(argv, step="02_multiclass"):
-    return load_step("pytorch", step).main(argv)
+    return run_step("pytorch", step, argv)
 
 
 def files(folder):

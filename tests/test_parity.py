@@ -3,7 +3,7 @@
 For every step: the same neutral weights and inputs go into PyTorch,
 TensorFlow, Keras (tensorflow backend in-process, torch backend in a
 subprocess) and Chainer, and each is compared with the exact result, PyTorch
-in float64 (parity_probe.py explains why, and how the inputs avoid ReLU and
+in float64 (common/parity.py explains why, and how the inputs avoid ReLU and
 max-pool near-ties). We compare parameter counts and shapes, logits with
 BatchNorm in inference and training mode, the loss, every parameter's
 gradient, the weights and running statistics after one SGD step, and the loss
@@ -31,22 +31,15 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, STEPS, require
-import parity_probe
+from common import REPO, parity
+from helpers import STEPS, require
 
 PARITY_STEPS = STEPS
 FLOAT32 = ("pytorch", "tensorflow", "keras", "chainer", "keras-torch")
 FLOAT64 = ("tensorflow", "keras", "chainer", "keras-torch")   # pytorch float64 is the reference
 REFERENCE = ("pytorch", "float64")
 
-# float32: tolerance = MARGIN x the floor (PyTorch float32 vs float64, max over 5 input seeds).
-# 10: on this suite's inputs the other float32 frameworks end at most ~3x as far from exact
-# as PyTorch (docs/framework-differences.md), and a run on another processor changed PyTorch's
-# own distance by ~1.5x (07_fcn8s trajectory, AVX2 vs AVX-512, 2026-11). An error of a
-# different kind (a wrong padding, a missing BatchNorm term) is 1e-3..1 here, far above.
-MARGIN = 10
-with open(REPO / "tests" / "parity_floors.json") as _f:
-    FLOORS = json.load(_f)["floors"]
+MARGIN, FLOORS = parity.MARGIN, parity.FLOORS   # float32: MARGIN x the floor (common/parity.py)
 # float64: float64 rounding (eps 1.1e-16) grown through ~20 layers and BatchNorm; measured
 # maxima over the nine steps and four columns are in docs/framework-differences.md.
 F64_TOL = {"logits": 1e-9, "loss": 1e-9, "grads": 1e-9, "update": 1e-9, "trajectory": 1e-7}
@@ -55,7 +48,7 @@ F64_TOL = {"logits": 1e-9, "loss": 1e-9, "grads": 1e-9, "update": 1e-9, "traject
 @functools.lru_cache(maxsize=None)
 def input_seed(step):
     require("pytorch")
-    return parity_probe.well_conditioned_seed(step)
+    return parity.well_conditioned_seed(step)
 
 
 @functools.lru_cache(maxsize=None)
@@ -73,7 +66,7 @@ def probe(framework, step, dtype):
         os.unlink(out)
         return res
     require(framework)
-    return parity_probe.probe(framework, step, seed=seed, dtype=dtype)
+    return parity.probe(framework, step, seed=seed, dtype=dtype)
 
 
 def pair(framework, step, dtype):
@@ -81,12 +74,12 @@ def pair(framework, step, dtype):
 
 
 def tolerance(step, quantity, dtype):
-    return F64_TOL[quantity] if dtype == "float64" else MARGIN * FLOORS[step][quantity]
+    return F64_TOL[quantity] if dtype == "float64" else parity.tolerance(step, quantity)
 
 
 def check(framework, step, dtype, quantity):
     ref, got = pair(framework, step, dtype)
-    value, where = parity_probe.differences(ref, got)[quantity]
+    value, where = parity.differences(ref, got)[quantity]
     tol = tolerance(step, quantity, dtype)
     assert value <= tol, (f"{framework} {dtype} {step}: {quantity} differs from PyTorch float64 by "
                           f"{value:.2e} at {where}, more than {tol:.1e}")
@@ -146,6 +139,6 @@ def test_same_trajectory(framework, step, dtype):
 def test_floors_cover_every_step():
     assert sorted(FLOORS) == sorted(PARITY_STEPS), "measure the missing floors: docs/measure_parity_floors.py --write"
     for step, f in FLOORS.items():
-        for q in parity_probe.QUANTITIES:
+        for q in parity.QUANTITIES:
             # a floor of 0 would make the float32 test demand bit-equality; above 1e-2 it tests nothing
             assert 0 < f[q] * MARGIN < 1e-2, (step, q, f[q])

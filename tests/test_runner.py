@@ -9,8 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, load_step, require
+from common import REPO
 from common.weights import load_npz
+from helpers import load_step, require, run_step
 
 pytestmark = pytest.mark.xdist_group("pytorch")
 
@@ -20,7 +21,7 @@ def script(step):
 
 
 def run_main(step, argv):
-    return load_step("pytorch", step).main(argv)
+    return run_step("pytorch", step, argv)
 
 
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path):
@@ -64,17 +65,18 @@ def test_resume_with_other_options_is_refused(tmp_path, capsys):
 
 def test_non_finite_loss_stops_with_advice_and_keeps_checkpoint(tmp_path, capsys, monkeypatch):
     require("pytorch")
-    mod = load_step("pytorch", "02_multiclass")
-    real = mod.lab.Trainer.train_step
+    load_step("pytorch", "02_multiclass")
+    import torch_trainer
+    real = torch_trainer.Trainer.train_step
     calls = []
 
     def exploding(self, x, y):
         calls.append(1)
         return float("nan") if len(calls) == 4 else real(self, x, y)
-    monkeypatch.setattr(mod.lab.Trainer, "train_step", exploding)
+    monkeypatch.setattr(torch_trainer.Trainer, "train_step", exploding)
     with pytest.raises(SystemExit) as e:
-        mod.main(["--size", "32", "--iters", "10", "--checkpoint-every", "2",
-                  "--out", str(tmp_path)])
+        run_step("pytorch", "02_multiclass", ["--size", "32", "--iters", "10",
+                                              "--checkpoint-every", "2", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert e.value.code == 2
     assert "iteration 4" in err and "--lr 0.001" in err and "iteration 2 is kept" in err

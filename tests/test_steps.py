@@ -8,9 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import FOLDERS, REPO, STEPS, load_step, require
-from common.runner import OUTPUT_KEYS, DRY_RUN
-from common.steps import make_trainer
+from common import REPO
+from common.driver import make_trainer
+from common.parity import random_weights
+from common.runner import DRY_RUN, OUTPUT_KEYS
+from helpers import FOLDERS, STEPS, require, run_step
 
 FRAMEWORKS = FOLDERS
 ALL = [pytest.param(f, s, marks=pytest.mark.xdist_group(f)) for f in FRAMEWORKS for s in STEPS]
@@ -47,8 +49,7 @@ def check_outputs(out, framework, step, n_test):
 
 @pytest.mark.parametrize("framework,step", ALL)
 def test_dry_run_writes_outputs(framework, step, tmp_path):
-    mod = load_step(framework, step)
-    m = mod.main(["--dry-run", "--out", str(tmp_path)])
+    m = run_step(framework, step, ["--dry-run", "--out", str(tmp_path)])
     check_outputs(tmp_path, framework, step, DRY_RUN["test_images"])
     assert m["iters"] == DRY_RUN["iters"] and len(m["loss_curve"]) == DRY_RUN["iters"]
 
@@ -59,7 +60,6 @@ def test_evaluation_uses_inference_batchnorm(framework, step):
     with batch statistics (training mode) they do."""
     require(framework)
     trainer, _ = make_trainer(framework, step)
-    from parity_probe import random_weights
     trainer.set_weights(random_weights({k: v.shape for k, v in trainer.get_weights().items()}))
     rng = np.random.default_rng(0)
     x = rng.random((3, 32, 32, 3), dtype=np.float32)
@@ -76,11 +76,10 @@ def test_evaluation_uses_inference_batchnorm(framework, step):
 @pytest.mark.parametrize("framework", [pytest.param(f, marks=pytest.mark.xdist_group(f))
                                        for f in FRAMEWORKS])
 def test_same_seed_same_loss_curve(framework, tmp_path):
-    mod = load_step(framework, "05_concat")
     argv = ["--dry-run", "--iters", "2", "--size", "32"]
-    a = mod.main(argv + ["--out", str(tmp_path / "a")])
-    b = mod.main(argv + ["--out", str(tmp_path / "b")])
-    c = mod.main(argv + ["--out", str(tmp_path / "c"), "--seed", "1"])
+    a = run_step(framework, "05_concat", argv + ["--out", str(tmp_path / "a")])
+    b = run_step(framework, "05_concat", argv + ["--out", str(tmp_path / "b")])
+    c = run_step(framework, "05_concat", argv + ["--out", str(tmp_path / "c"), "--seed", "1"])
     assert a["loss_curve"] == b["loss_curve"]
     assert a["loss_curve"] != c["loss_curve"]
 

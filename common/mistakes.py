@@ -1,0 +1,111 @@
+"""Mistakes learners make, as one change to the answer, and what to tell them.
+
+The checker (common/checker.py) replays the mistakes of a question when the
+learner's code differs from the answer: if a mistake computes what the
+learner's code computes (same output shape, or the same numbers within the
+parity tolerance), its text is shown. The match is by the numbers, so a
+learner who wrote the same mistake in other words is told too. The tests
+(tests/test_workshop.py) write each mistake into a learner's file and check
+that the checker fails and names it; a change that no longer applies to the
+answer fails there too.
+"""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mistake:
+    qid: str
+    text: str      # what the learner is told
+    old: str       # a line of the answer (it must occur exactly once)
+    new: str       # the same line with the mistake
+
+    def apply(self, answer: str) -> str:
+        if answer.count(self.old) != 1:
+            raise ValueError(f"mistake of {self.qid} ({self.text[:40]}...): {self.old!r} occurs "
+                             f"{answer.count(self.old)} times in the answer, not once")
+        return answer.replace(self.old, self.new)
+
+
+BN_FIRST = ("Is BatchNorm before the ReLU? The exercise's CBR is Conv -> ReLU -> BatchNorm "
+            "(most papers, and ConvBNReLU in steps 08-09, put BatchNorm first).")
+SIGMOID_FOR_SOFTMAX = ("Sigmoid instead of softmax? Each class is scored on its own by a "
+                       "sigmoid; softmax cross-entropy makes the classes of a pixel compete.")
+RESHAPE_WITHOUT_MOVING = ("The reshape to [B*H*W, C] without moving the channel axis last first: "
+                          "each row then mixes pixels and classes. Move the axis (permute/"
+                          "transpose to [B, H, W, C]) before the reshape.")
+SKIP_ORDER = ("The skip is concatenated in the other order: the question's order is "
+              "[skip, upsampled] on the channel axis (the weights of `fuse` see them in that order).")
+TRANSPOSED_STRIDE = ("A transposed convolution with stride 1 does not upsample: kernel 2 with "
+                     "stride 2 turns every pixel into a 2x2 patch and doubles the side.")
+THRESHOLD_PROBABILITY = ("Thresholding the logit at 0.5: the threshold is 0.5 on the probability "
+                         "sigmoid(z), which is z > 0 on the logit.")
+NO_TRAIN_MODE = ("Is the model in training mode? Without model.train() BatchNorm uses its running "
+                 "statistics and does not update them.")
+MEAN_OVER_ALL = ("The mean over all pixels, ignored ones included: divide by the number of "
+                 "labelled pixels, and give ignored pixels the weight 0.")
+NEAREST_BILINEAR = ("Bilinear instead of nearest-neighbour upsampling: the question's "
+                    "upsampling copies each pixel into a 2x2 patch.")
+UNET_SKIP_ORDER = ("The skip is concatenated in the other order: the question's order is "
+                   "[skip, upsampled] on the channel axis.")
+UNPOOL_COPY = ("Upsampling by copying instead of unpooling: SegNet's decoder puts each value "
+               "back where the encoder's max-pooling found it (the pooling indices of the same "
+               "level) and leaves zeros elsewhere.")
+ASPP_ORDER = ("The ASPP branches are concatenated in another order: 1x1, the atrous branches "
+              "by rate, then image pooling.")
+FCN_NO_RELU = ("fc6 and fc7 without their ReLU: they are the classifier's fully connected "
+               "layers read as convolutions, each followed by a ReLU.")
+DECODER_ORDER = ("The decoder concatenates in another order: the question's order is "
+                 "[ASPP output upsampled, reduced low-level features].")
+
+MISTAKES = {
+    ("pytorch", "01_binarization"): (
+        Mistake("Q1.1", BN_FIRST, "return self.bn(F.relu(self.conv(x)))",
+                "return F.relu(self.bn(self.conv(x)))"),
+        Mistake("Q1.3", MEAN_OVER_ALL, "return (per_pixel * keep).sum() / keep.sum().clamp_min(1)",
+                "return per_pixel.mean()"),
+        Mistake("Q1.4", THRESHOLD_PROBABILITY, "return (logits[:, 0] > 0).to(torch.uint8)",
+                "return (logits[:, 0] > 0.5).to(torch.uint8)"),
+        Mistake("Q1.5", NO_TRAIN_MODE, "    model.train()\n    optimizer.zero_grad",
+                "    optimizer.zero_grad"),
+    ),
+    ("pytorch", "02_multiclass"): (
+        Mistake("Q2.2", RESHAPE_WITHOUT_MOVING, "flat = logits.permute(0, 2, 3, 1).reshape(-1, c)",
+                "flat = logits.reshape(-1, c)"),
+        Mistake("Q2.2", SIGMOID_FOR_SOFTMAX,
+                "total = F.cross_entropy(flat, labels, ignore_index=ignore, reduction=\"sum\")",
+                "total = F.binary_cross_entropy_with_logits(flat, F.one_hot(labels.clamp(0, c - 1), c)"
+                ".to(flat.dtype), reduction=\"none\").sum(1)[labels != ignore].sum()"),
+    ),
+    ("pytorch", "03_nearest"): (
+        Mistake("Q3.1", NEAREST_BILINEAR, "F.interpolate(x, scale_factor=2, mode=\"nearest\")",
+                "F.interpolate(x, scale_factor=2, mode=\"bilinear\", align_corners=False)"),
+    ),
+    ("pytorch", "04_transposed_conv"): (
+        Mistake("Q4.1", TRANSPOSED_STRIDE,
+                "self.up = nn.ConvTranspose2d(width, width, kernel_size=2, stride=2)",
+                "self.up = nn.ConvTranspose2d(width, width, kernel_size=2, stride=1)"),
+    ),
+    ("pytorch", "05_concat"): (
+        Mistake("Q5.1", SKIP_ORDER, "x = torch.cat([skip, x], dim=1)",
+                "x = torch.cat([x, skip], dim=1)"),
+    ),
+    ("pytorch", "06_unet"): (
+        Mistake("Q6.2", UNET_SKIP_ORDER, "x = dec(torch.cat([skips.pop(), up(x)], dim=1))",
+                "x = dec(torch.cat([up(x), skips.pop()], dim=1))"),
+    ),
+    ("pytorch", "07_fcn8s"): (
+        Mistake("Q7.1", FCN_NO_RELU, "x = F.relu(self.fc7(F.relu(self.fc6(pool5))))",
+                "x = self.fc7(self.fc6(pool5))"),
+    ),
+    ("pytorch", "08_segnet"): (
+        Mistake("Q8.1", UNPOOL_COPY, "x = self.unpool(x, indices[i], output_size=sizes[i])",
+                "x = nn.functional.interpolate(x, size=tuple(sizes[i]), mode=\"nearest\")"),
+    ),
+    ("pytorch", "09_deeplabv3plus"): (
+        Mistake("Q9.1", ASPP_ORDER,
+                "torch.cat([branch(x) for branch in self.branches], dim=1)",
+                "torch.cat([branch(x) for branch in self.branches[::-1]], dim=1)"),
+        Mistake("Q9.2", DECODER_ORDER, "x = torch.cat([x, self.reduce(low_level)], dim=1)",
+                "x = torch.cat([self.reduce(low_level), x], dim=1)"),
+    ),
+}
