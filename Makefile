@@ -48,7 +48,7 @@ test: setup
 	TF_ENABLE_ONEDNN_OPTS=$(OTHER_ONEDNN) $(VENV)/bin/pytest -m tf_kernels tests/test_parity.py tests/test_steps.py $(PYTEST_ARGS)
 
 bench: setup
-	$(PY) benchmark.py
+	$(PY) tools/benchmark.py
 
 clean:
 	rm -rf runs data .pytest_cache

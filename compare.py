@@ -24,7 +24,6 @@ to --out (default runs/compare/):
 import argparse
 import base64
 import html
-import json
 import os
 import subprocess
 import sys
@@ -35,13 +34,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from common import REPO, RUNS, cli, data, outdir, runner, synth, viz
+from common import REPO, RUNS, data, lessons, outdir, synth, viz
 from common.errors import UserError, exit_on_user_error
-from common.frameworks import FRAMEWORKS, describe_cpu, environment, installed
+from common.frameworks import COLUMNS, FRAMEWORKS, describe_cpu, environment, installed
 from common.runner import fmt
+from common.runs import command, finished, plan, refuse, resolve
 
-STEPS = tuple(sorted(p.stem for p in (REPO / "pytorch").glob("[0-9][0-9]_*.py")))
-LABELS = FRAMEWORKS + ("keras-torch",)
+STEPS = lessons.steps()
+LABELS = COLUMNS
 QUICK_ITERS = 60     # measured 2026-11-21, 2 idle cores, all four frameworks: 100 took 11.9 min
 FULL_ITERS = 500
 SHOWN_ROWS = 6
@@ -91,79 +91,6 @@ def parse_args(argv=None):
     else:
         args.frameworks = resolve(args.frameworks, LABELS, "framework", "--frameworks")
     return args
-
-
-def resolve(text, known, what, flag):
-    if text == "all":
-        return list(known)
-    chosen = []
-    for name in (t.strip() for t in text.split(",") if t.strip()):
-        matches = [k for k in known if k == name or k.split("_")[0] == name]
-        if len(matches) != 1:
-            raise UserError(f"{flag}: unknown {what} {name!r}; choose from {', '.join(known)}.")
-        chosen.append(matches[0])
-    return chosen
-
-
-def command(label, step, args, out):
-    framework = "keras" if label == "keras-torch" else label
-    cmd = [sys.executable, str(REPO / framework / f"{step}.py"), "--iters", str(args.iters),
-           "--seed", str(args.seed), "--out", str(out)]
-    if args.data is not None:
-        cmd += ["--data", str(args.data)]
-    if args.dry_run:
-        cmd.append("--dry-run")
-    if framework == "keras":
-        cmd += ["--backend", "torch" if label == "keras-torch" else "tensorflow"]
-    return cmd
-
-
-def finished(out, args):
-    """metrics.json of a finished run with the same schedule, or None."""
-    try:
-        m = json.loads((out / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    o = m.get("options", {})
-    same = (o.get("iters") == args.iters and o.get("seed") == args.seed
-            and o.get("dry_run") == args.dry_run
-            and o.get("data") == str(args.data) and not o.get("init_from")
-            and o.get("synth_version") == synth.version_for(args.data))
-    return m if same else None
-
-
-def plan(out, cmd, done, force=False, overwrite=False):
-    """What to do with one run folder, before anything runs.
-
-    done: metrics of a finished run with the wanted options (finished()), or None.
-    Returns ("reuse", metrics), ("run", extra flags for cmd) or ("refuse", what the folder holds):
-    a same-options finished run is reused, a same-options interrupted run resumed, anything
-    else in the folder replaced (--overwrite) only when force or overwrite.
-    """
-    if done is not None and not force:
-        return "reuse", done
-    held = outdir.held_run(out)
-    if held is None:
-        return "run", []
-    if force or overwrite:
-        return "run", ["--overwrite"]
-    if held["kind"] == "interrupted":
-        script_args, _ = cli.build_parser("step", "framework").parse_known_args(cmd[2:])
-        at = runner.resumable(out / "checkpoint.npz", script_args)
-        if at is not None and at <= runner.planned_iters(script_args):
-            return "run", ["--resume"]
-    return "refuse", held["text"]
-
-
-def refuse(conflicts, flag_out):
-    """UserError listing the run folders that hold runs this call would replace."""
-    listed = [f"{out} holds {text}" for out, text in conflicts]
-    more = f"; ... ({len(listed)} in all)" if len(listed) > 3 else ""
-    return UserError(
-        f"{len(listed)} run folder(s) hold runs made with other options, which this call would "
-        f"replace: {'; '.join(listed[:3])}{more}. Nothing was run. To replace them, add "
-        f"--overwrite (finished runs with the same options are still reused); to keep them, "
-        f"give another --out (e.g. --out {outdir.free_name(flag_out)}).")
 
 
 def run_all(args, results):

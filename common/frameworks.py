@@ -16,9 +16,14 @@ DISTRIBUTIONS = {
     "chainer": ("chainer",),
 }
 FRAMEWORKS = tuple(DISTRIBUTIONS)
-# framework -> its trainer module, in the framework's folder (common/driver.py imports it)
-ENGINES = {"pytorch": "torch_trainer", "tensorflow": "tf_trainer", "keras": "keras_trainer",
-           "chainer": "chainer_trainer"}
+# framework -> the prefix of its modules in its folder: <prefix>_layers (blocks the lessons
+# share), _losses, _weights (to and from the neutral weights), _trainer (what the driver runs).
+# The prefixes keep the names unique: the four folders share one sys.path.
+PREFIX = {"pytorch": "torch", "tensorflow": "tf", "keras": "keras", "chainer": "chainer"}
+ROLES = ("layers", "losses", "weights", "trainer")
+ENGINES = {fw: f"{p}_trainer" for fw, p in PREFIX.items()}   # common/driver.py imports these
+# The columns of every comparison: the frameworks, and Keras 3 on the torch backend.
+COLUMNS = FRAMEWORKS + ("keras-torch",)
 # Keras 3 also needs a backend installed.
 KERAS_BACKENDS = {"tensorflow": "tensorflow", "torch": "pytorch"}
 

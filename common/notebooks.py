@@ -50,7 +50,7 @@ def cells_of(source: str) -> tuple[str, list[str]]:
     return doc, ["\n".join(imports)] + chunks if imports else chunks
 
 
-def make(py_path, framework: str, step: str, argv=()) -> "nbformat.NotebookNode":  # noqa: F821
+def make(py_path, framework: str, step: str, argv=()):
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
     py_path = Path(py_path).resolve()

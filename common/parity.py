@@ -1,7 +1,7 @@
 """Run one step's network on fixed inputs and weights; record and compare what parity compares.
 
 Used by tests/test_parity.py (tests/parity_probe.py runs it for Keras on the
-torch backend in a subprocess), docs/measure_parity_floors.py, and the
+torch backend in a subprocess), tools/measure_parity_floors.py, and the
 workshop's checker (common/checker.py), which compares a learner's lesson
 with the answer within the same tolerances (tolerance()).
 
@@ -207,7 +207,7 @@ def probe_trainer(trainer, st, seed=2, dtype="float32", trajectory: int = TRAJEC
 
 # ------------------------------------------------------------------ tolerances
 # float32: tolerance = MARGIN x the floor (PyTorch float32 vs float64, max over 5 input seeds,
-# common/parity_floors.json, written by docs/measure_parity_floors.py; table in
+# common/parity_floors.json, written by tools/measure_parity_floors.py; table in
 # docs/framework-differences.md). MARGIN 10: measured on this suite's inputs, the other float32
 # frameworks end at most ~2x as far from exact as PyTorch itself (TensorFlow, 08_segnet logits
 # 1.7e-5 vs the floor 8.7e-6; 02_multiclass trajectory 1.9e-5 vs 9.5e-6; 2026-12-01, Xeon with

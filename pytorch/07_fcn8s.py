@@ -65,7 +65,7 @@ from torch import nn
 from common.driver import main
 from common.runner import Step
 from torch_layers import CBR   # CBR: taught in 01_binarization
-from common.weights import bilinear_kernel  # noqa: E402 (seg_torch puts the repo root on sys.path)
+from common.weights import bilinear_kernel
 
 UPSAMPLING = ("upscore2", "upscore_pool4", "upscore8")   # layer names, for bilinear_upsampling
 

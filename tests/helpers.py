@@ -1,7 +1,7 @@
 """Helpers the tests share (conftest.py keeps only the environment and the markers)."""
 import pytest
 
-from common import driver, lessons
+from common import REPO, driver, lessons
 from common.frameworks import FRAMEWORKS, installed
 
 STEPS = lessons.steps()
@@ -27,3 +27,9 @@ def run_step(framework: str, step: str, argv) -> dict:
 
 
 make_trainer = driver.make_trainer
+
+
+def script(relative: str):
+    """A script of the repository (compare.py, workshop.py, tools/*.py) as a module, by path."""
+    path = REPO / relative
+    return lessons.load(path, name=path.stem)

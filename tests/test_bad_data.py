@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from helpers import load_step, require, run_step
+from helpers import require, run_step
 from test_data import make_exercise, save
 
 pytestmark = pytest.mark.xdist_group("pytorch")

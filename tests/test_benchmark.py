@@ -3,15 +3,12 @@ between BENCHMARKS.md's markers (the hand-written text kept), the figures, and
 --from-results rebuilding the same tables without measuring. Timing values are not
 checked: speed is what the benchmark reports, not what a test asserts."""
 import json
-import sys
 
 import pytest
 
-from common import REPO
-from helpers import require
+from helpers import require, script
 
-sys.path.append(str(REPO))
-import benchmark  # noqa: E402
+benchmark = script("tools/benchmark.py")
 
 pytestmark = pytest.mark.xdist_group("pytorch")
 

@@ -5,12 +5,10 @@ import sys
 
 import pytest
 
-from common import REPO
-from helpers import require
+from helpers import require, script
 from common import synth
 
-sys.path.append(str(REPO))
-import compare  # noqa: E402
+compare = script("compare.py")
 
 pytestmark = pytest.mark.xdist_group("pytorch")
 

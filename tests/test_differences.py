@@ -1,6 +1,6 @@
 """The measured table in docs/framework-differences.md still holds.
 
-docs/measure_differences.py measures each framework difference with the
+tools/measure_differences.py measures each framework difference with the
 frameworks' defaults ("before") and with this suite's settings ("after").
 Here every "after" must be within 1e-4 on outputs, 1e-5 relative on losses,
 counts exact (ATOL, LOSS_RTOL there), and every default the page
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.xdist_group("differences")   # one worker measures once
 def measured():
     require("pytorch")       # the reference
     spec = importlib.util.spec_from_file_location("measure_differences",
-                                                  REPO / "docs" / "measure_differences.py")
+                                                  REPO / "tools" / "measure_differences.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return {row.difference: row for row in module.rows(unet_argv=SMALL_UNET)}

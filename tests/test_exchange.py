@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from common import REPO
-from helpers import load_step, require, run_step
+from helpers import require, run_step
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("exchange")]
 LABELS = ("pytorch", "tensorflow", "keras", "chainer", "keras-torch")

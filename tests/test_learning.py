@@ -9,7 +9,7 @@ so their training repeats PyTorch's to float32 rounding)."""
 import numpy as np
 import pytest
 
-from helpers import FOLDERS, STEPS, load_step, run_step
+from helpers import FOLDERS, STEPS, run_step
 from common import data, synth
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from common import REPO
-from helpers import FOLDERS, STEPS, load_step, require, run_step
+from helpers import FOLDERS, STEPS, require, run_step
 from common import data, palette
 from common.errors import UserError
 from common.weights import load_npz
@@ -330,7 +330,6 @@ if kind == "import":
             return None
     sys.meta_path.insert(0, Hook())
 else:
-    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(script))))
     from common import runner
     real = getattr(runner, name)
     def patched(*a, **k):
@@ -338,7 +337,7 @@ else:
         return real(*a, **k)
     setattr(runner, name, patched)
 sys.argv = [script] + argv
-sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(script)))   # what `python script.py` does
 runpy.run_path(script, run_name="__main__")
 '''
 

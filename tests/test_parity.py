@@ -17,13 +17,12 @@ Twice, for two different questions:
   differs between frameworks and between processors (summation order, oneDNN
   or Eigen kernels, AVX2 or AVX-512), so the tolerance is MARGIN times the
   measured noise floor, how far PyTorch float32 itself ends from float64 on
-  the same kind of inputs (tests/parity_floors.json, written by
-  docs/measure_parity_floors.py; the table is in docs/framework-differences.md).
+  the same kind of inputs (common/parity_floors.json, written by
+  tools/measure_parity_floors.py; the table is in docs/framework-differences.md).
 
 A new step is covered by adding its name to PARITY_STEPS and measuring its floor.
 """
 import functools
-import json
 import os
 import subprocess
 import sys
@@ -137,7 +136,7 @@ def test_same_trajectory(framework, step, dtype):
 
 
 def test_floors_cover_every_step():
-    assert sorted(FLOORS) == sorted(PARITY_STEPS), "measure the missing floors: docs/measure_parity_floors.py --write"
+    assert sorted(FLOORS) == sorted(PARITY_STEPS), "measure the missing floors: tools/measure_parity_floors.py --write"
     for step, f in FLOORS.items():
         for q in parity.QUANTITIES:
             # a floor of 0 would make the float32 test demand bit-equality; above 1e-2 it tests nothing

@@ -17,9 +17,9 @@ import pytest
 from common import REPO, checker, exercises, lessons, masks_checker
 from common.frameworks import FRAMEWORKS
 from common.mistakes import MISTAKES
-from helpers import require
+from helpers import require, script
 
-workshop = lessons.load(REPO / "workshop.py", "workshop")
+workshop = script("workshop.py")
 
 STEPS = lessons.steps()
 ANSWERS = [(fw, st) for fw in FRAMEWORKS for st in STEPS]

@@ -1,0 +1,86 @@
+"""Run folders and the step scripts' command lines: what compare.py and the tools share.
+
+resolve() reads --steps / --frameworks lists; command() is the command line of
+one run (`python <framework>/<step>.py ...`, Keras on its backend); finished()
+and plan() decide, before anything runs, whether a run folder is reused,
+resumed, replaced (--overwrite) or refused (the step scripts' rule,
+common/outdir.py); refuse() says which folders and what to do.
+"""
+import json
+import sys
+
+from common import REPO, cli, outdir, runner, synth
+from common.errors import UserError
+
+
+def resolve(text, known, what, flag):
+    if text == "all":
+        return list(known)
+    chosen = []
+    for name in (t.strip() for t in text.split(",") if t.strip()):
+        matches = [k for k in known if k == name or k.split("_")[0] == name]
+        if len(matches) != 1:
+            raise UserError(f"{flag}: unknown {what} {name!r}; choose from {', '.join(known)}.")
+        chosen.append(matches[0])
+    return chosen
+
+
+def command(label, step, args, out):
+    framework = "keras" if label == "keras-torch" else label
+    cmd = [sys.executable, str(REPO / framework / f"{step}.py"), "--iters", str(args.iters),
+           "--seed", str(args.seed), "--out", str(out)]
+    if args.data is not None:
+        cmd += ["--data", str(args.data)]
+    if args.dry_run:
+        cmd.append("--dry-run")
+    if framework == "keras":
+        cmd += ["--backend", "torch" if label == "keras-torch" else "tensorflow"]
+    return cmd
+
+
+def finished(out, args):
+    """metrics.json of a finished run with the same schedule, or None."""
+    try:
+        m = json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    o = m.get("options", {})
+    same = (o.get("iters") == args.iters and o.get("seed") == args.seed
+            and o.get("dry_run") == args.dry_run
+            and o.get("data") == str(args.data) and not o.get("init_from")
+            and o.get("synth_version") == synth.version_for(args.data))
+    return m if same else None
+
+
+def plan(out, cmd, done, force=False, overwrite=False):
+    """What to do with one run folder, before anything runs.
+
+    done: metrics of a finished run with the wanted options (finished()), or None.
+    Returns ("reuse", metrics), ("run", extra flags for cmd) or ("refuse", what the folder holds):
+    a same-options finished run is reused, a same-options interrupted run resumed, anything
+    else in the folder replaced (--overwrite) only when force or overwrite.
+    """
+    if done is not None and not force:
+        return "reuse", done
+    held = outdir.held_run(out)
+    if held is None:
+        return "run", []
+    if force or overwrite:
+        return "run", ["--overwrite"]
+    if held["kind"] == "interrupted":
+        script_args, _ = cli.build_parser("step", "framework").parse_known_args(cmd[2:])
+        at = runner.resumable(out / "checkpoint.npz", script_args)
+        if at is not None and at <= runner.planned_iters(script_args):
+            return "run", ["--resume"]
+    return "refuse", held["text"]
+
+
+def refuse(conflicts, flag_out):
+    """UserError listing the run folders that hold runs this call would replace."""
+    listed = [f"{out} holds {text}" for out, text in conflicts]
+    more = f"; ... ({len(listed)} in all)" if len(listed) > 3 else ""
+    return UserError(
+        f"{len(listed)} run folder(s) hold runs made with other options, which this call would "
+        f"replace: {'; '.join(listed[:3])}{more}. Nothing was run. To replace them, add "
+        f"--overwrite (finished runs with the same options are still reused); to keep them, "
+        f"give another --out (e.g. --out {outdir.free_name(flag_out)}).")
