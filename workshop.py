@@ -108,8 +108,9 @@ def start(framework_spec: str, folder: Path) -> int:
         print(f"not installed here: {', '.join(missing)} (make setup REQS=<framework>); "
               "their exercises are written but cannot be checked.")
     first = frameworks_of(framework_spec)[0]
-    print(f"Questions: docs/questions/en.md (日本語: ja.md). Next: edit {folder.name}/{first}/"
-          f"01_binarization.py, then `python workshop.py check {first} 01`.")
+    print(f"Questions: docs/questions/en.md (日本語: ja.md). Next: edit "
+          f"{_shown(folder / first / '01_binarization.py')}, then "
+          f"`python workshop.py check {first} 01`.")
     return 0
 
 
@@ -142,13 +143,16 @@ def check_one(folder: Path, framework: str, step: str):
     return checker.check(framework, step, path)
 
 
-def print_report(report, titles: dict):
-    shown = Path(report.path)
+def _shown(path: Path) -> str:
+    """A path as the learner would type it: relative to the current folder when inside it."""
     try:
-        shown = shown.relative_to(Path.cwd())
+        return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:
-        pass
-    print(f"{report.framework or 'numpy'} {report.step}  ({shown})")
+        return str(path)
+
+
+def print_report(report, titles: dict):
+    print(f"{report.framework or 'numpy'} {report.step}  ({_shown(report.path)})")
     marks = {"pass": "ok  ", "todo": "todo", "fail": "FAIL", "not checked": "--  "}
     for r in report.results:
         title = titles.get(r.qid, "")

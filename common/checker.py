@@ -97,6 +97,9 @@ def _region_of(text: str, line: int):
 def explain_exception(exc, path: Path, text: str) -> tuple:
     """(question or None, message) for an exception raised while running the learner's code."""
     where = _learner_frame(exc, path)
+    if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename).resolve() == path.resolve():
+        where = (exc.lineno, (exc.text or "").strip())
+        exc = type(exc)(exc.msg)
     what = f"{type(exc).__name__}: {exc}".strip()
     if where is None:
         return None, f"{what} (raised outside your file: {traceback.format_exc(limit=-1).strip()})"
@@ -180,12 +183,12 @@ def _mutant(framework, step, m):
     return lessons.load(path, name=f"mistake_{framework}_{step}_{abs(hash((m.qid, m.text, m.new)))}")
 
 
-def name_mistake(framework, step, qid, group, got=None, finding=None):
-    """The MISTAKES entry of this question that computes what the learner's code computes
+def name_mistake(framework, step, qids, group, got=None, finding=None):
+    """The MISTAKES entry of these questions that computes what the learner's code computes
     (`got`, the learner's measure) or fails as it fails (`finding`, a check_network message)."""
     answer = lessons.answer(framework, step)
     for m in MISTAKES.get((framework, step), ()):
-        if m.qid != qid:
+        if m.qid not in qids:
             continue
         try:
             module = _mutant(framework, step, m)
@@ -272,7 +275,7 @@ def check(framework: str, step: str, path) -> Report:
     lost = [q for q in qids if q not in found]
     todo = {q for q in qids if q in found and exercises.untouched(text, q)}
     results = {q: Result(q, "todo", "not done yet: the blank still raises NotImplementedError "
-                         f"(lines {_lines(text, q)})") for q in todo}
+                         f"({_lines(text, q)})") for q in todo}
     for q in lost:
         results[q] = Result(q, "not checked", f"the markers '# >>> {q}' and '# <<< {q}' are "
                             "missing; put them back around your code for this question")
@@ -284,9 +287,12 @@ def check(framework: str, step: str, path) -> Report:
             raise
         qid, msg = explain_exception(exc, path, text)
         for q in qids:
-            if q not in results:
+            if q not in results or q == qid:
                 results[q] = (Result(q, "fail", msg) if q == qid or qid is None else
-                              Result(q, "not checked", "the file does not import (see above)"))
+                              Result(q, "not checked", "the file does not run (see above)"))
+        if not any(r.status == "fail" for r in results.values()):
+            first = qids[0]
+            results[first] = Result(first, "fail", f"the file does not run: {msg}")
         report.results = [results[q] for q in qids]
         return report
 
@@ -300,18 +306,32 @@ def check(framework: str, step: str, path) -> Report:
                                     "once every network question is written: "
                                     + ", ".join(q2 for q2 in qids if kind(q2) == NETWORK and q2 in todo))
             continue
+        if group == NETWORK:
+            # one check for the whole network; a named mistake is the failure of its question
+            res = _run_check(group, members, framework, step, learner, answer, path, text)
+            for q in members:
+                results[q] = (Result(q, res.status, res.message) if res.qid in (q, None) else
+                              Result(q, "not checked", f"checked once {res.qid} passes"))
+            continue
         for q in members:
-            results[q] = _run_check(group, q, framework, step, learner, answer, path, text)
+            results[q] = _run_check(group, [q], framework, step, learner, answer, path, text)
     report.results = [results[q] for q in qids]
     return report
 
 
 def _lines(text, qid):
+    """'line 40', 'lines 40-45, 52' of the learner's code for a question."""
     spans = exercises.region_lines(text, qid)
-    return ", ".join(f"{a}" if a >= b else f"{a}-{b}" for a, b in spans)
+    shown = ", ".join(f"{a}" if a >= b else f"{a}-{b}" for a, b in spans)
+    return ("line " if len(spans) == 1 and spans[0][0] >= spans[0][1] else "lines ") + shown
 
 
-def _run_check(group, qid, framework, step, learner, answer, path, text) -> Result:
+def _run_check(group, qids, framework, step, learner, answer, path, text) -> Result:
+    """The checks of `group` for questions `qids` (all a step's network questions, or one).
+
+    The result's qid is the question a failure belongs to: the one whose mistake was
+    recognised or whose lines raised; None when it could be any of qids."""
+    here = qids[0] if len(qids) == 1 else None
     try:
         if group == NETWORK:
             check_network(framework, step, learner, answer)
@@ -319,15 +339,18 @@ def _run_check(group, qid, framework, step, learner, answer, path, text) -> Resu
         got = measure(group, net, taught, step)
         diff = difference(group, step, measure(group, answer, answer, step), got)
         if diff is None:
-            return Result(qid, "pass")
-        mistake = name_mistake(framework, step, qid, group, got=got)
-        return Result(qid, "fail", diff + (f". {mistake.text}" if mistake else
-                                           f"; look again at your lines {_lines(text, qid)}"))
+            return Result(here, "pass")
+        mistake = name_mistake(framework, step, qids, group, got=got)
+        if mistake:
+            return Result(mistake.qid, "fail", f"{diff}. {mistake.text}")
+        return Result(here, "fail", f"{diff}; look again at your "
+                      + "; ".join(_lines(text, q) for q in qids))
     except Finding as f:
-        mistake = name_mistake(framework, step, qid, group, finding=str(f))
-        return Result(qid, "fail", str(f) + (f". {mistake.text}" if mistake else ""))
+        mistake = name_mistake(framework, step, qids, group, finding=str(f))
+        return (Result(mistake.qid, "fail", f"{f}. {mistake.text}") if mistake
+                else Result(here, "fail", str(f)))
     except Exception as exc:   # noqa: BLE001 -- the learner's code may raise anything
         where_q, msg = explain_exception(exc, path, text)
-        if isinstance(exc, NotImplementedError) and where_q and where_q != qid:
-            return Result(qid, "not checked", f"needs {where_q}, not done yet")
-        return Result(qid, "fail", msg)
+        if isinstance(exc, NotImplementedError) and where_q and where_q not in qids:
+            return Result(here, "not checked", f"needs {where_q}, not done yet")
+        return Result(where_q if where_q in qids else here, "fail", msg)

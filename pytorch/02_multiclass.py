@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.driver import main
-from torch_layers import CBR   # taught in 01_binarization
+from torch_layers import CBR   # CBR: Conv -> ReLU -> BatchNorm, taught in 01_binarization
 
 
 class MulticlassNet(nn.Module):

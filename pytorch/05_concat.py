@@ -21,7 +21,7 @@ from torch import nn
 
 from common.driver import main
 from common.runner import Step
-from torch_layers import CBR, batch_norm   # CBR: taught in 01_binarization
+from torch_layers import CBR, batch_norm   # CBR: Conv -> ReLU -> BatchNorm, taught in 01_binarization
 
 
 class ConcatNet(nn.Module):

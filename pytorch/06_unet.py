@@ -26,7 +26,7 @@ from torch import nn
 
 from common.driver import main
 from common.runner import Step
-from torch_layers import CBR   # CBR: taught in 01_binarization
+from torch_layers import CBR   # CBR: Conv -> ReLU -> BatchNorm, taught in 01_binarization
 
 
 def double_conv(in_channels, out_channels):
