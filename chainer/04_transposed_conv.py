@@ -14,30 +14,38 @@ Chainer calls the transposed convolution L.Deconvolution2D and stores its
 weight W as [in, out, kH, kW], like PyTorch's nn.ConvTranspose2d; that is
 also the layout of the neutral weights files (docs/framework-differences.md).
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
-import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
+import chainer_compat  # noqa: F401  (before chainer: it makes Chainer importable on NumPy 2)
 
-import chainer  # noqa: E402
-import chainer.functions as F  # noqa: E402
-import chainer.links as L  # noqa: E402
+import chainer
+import chainer.functions as F
+import chainer.links as L
+
+from chainer_layers import CBR, Sequential, batch_norm   # CBR: taught in 01_binarization
+from common.driver import main
+from common.runner import Step
 
 
 class TransposedConvNet(chainer.Chain):
     def __init__(self, num_classes: int, width: int = 32):
         super().__init__()
+        # >>> Q4.1 as step 3, but up: a transposed convolution (L.Deconvolution2D) kernel 2 stride 2, then ReLU and up_bn
         with self.init_scope():
-            self.enc = lab.Sequential(lab.CBR(3, width), lab.CBR(width, width))
-            self.mid = lab.Sequential(lab.CBR(width, width), lab.CBR(width, width))
+            self.enc = Sequential(CBR(3, width), CBR(width, width))
+            self.mid = Sequential(CBR(width, width), CBR(width, width))
             self.up = L.Deconvolution2D(width, width, ksize=2, stride=2)   # the lesson
-            self.up_bn = lab.batch_norm(width)
-            self.dec = lab.Sequential(lab.CBR(width, width), lab.CBR(width, width))
+            self.up_bn = batch_norm(width)
+            self.dec = Sequential(CBR(width, width), CBR(width, width))
             self.head = L.Convolution2D(width, num_classes, ksize=1)
+        # <<< Q4.1
 
     def forward(self, x):
+        # >>> Q4.1 up, ReLU, BatchNorm where step 3 copied pixels
         x = self.mid(F.max_pooling_2d(self.enc(x), 2, cover_all=False))
         x = self.up_bn(F.relu(self.up(x)))
         return self.head(self.dec(x))
+        # <<< Q4.1
 
 
 def build(num_outputs, args):
@@ -45,14 +53,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=2)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("04_transposed_conv", size_multiple=2)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

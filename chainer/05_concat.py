@@ -14,33 +14,41 @@ Concatenation order is [skip, up] in all four frameworks (channel axis 1 in
 NCHW here: F.concat(..., axis=1); axis -1 in NHWC); the order matters when
 weights are exchanged.
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
-import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
+import chainer_compat  # noqa: F401  (before chainer: it makes Chainer importable on NumPy 2)
 
-import chainer  # noqa: E402
-import chainer.functions as F  # noqa: E402
-import chainer.links as L  # noqa: E402
+import chainer
+import chainer.functions as F
+import chainer.links as L
+
+from chainer_layers import CBR, Sequential, batch_norm   # CBR: taught in 01_binarization
+from common.driver import main
+from common.runner import Step
 
 
 class ConcatNet(chainer.Chain):
     def __init__(self, num_classes: int, width: int = 32):
         super().__init__()
+        # >>> Q5.1 as step 4, plus fuse: a 1x1 CBR from 2*width to width
         with self.init_scope():
-            self.enc = lab.Sequential(lab.CBR(3, width), lab.CBR(width, width))
-            self.mid = lab.Sequential(lab.CBR(width, width), lab.CBR(width, width))
+            self.enc = Sequential(CBR(3, width), CBR(width, width))
+            self.mid = Sequential(CBR(width, width), CBR(width, width))
             self.up = L.Deconvolution2D(width, width, ksize=2, stride=2)
-            self.up_bn = lab.batch_norm(width)
-            self.fuse = lab.CBR(2 * width, width, kernel_size=1)
-            self.dec = lab.Sequential(lab.CBR(width, width), lab.CBR(width, width))
+            self.up_bn = batch_norm(width)
+            self.fuse = CBR(2 * width, width, kernel_size=1)
+            self.dec = Sequential(CBR(width, width), CBR(width, width))
             self.head = L.Convolution2D(width, num_classes, ksize=1)
+        # <<< Q5.1
 
     def forward(self, x):
+        # >>> Q5.1 concatenate [skip (enc output), upsampled] on the channel axis (F.concat, axis=1), then fuse
         skip = self.enc(x)
         x = self.mid(F.max_pooling_2d(skip, 2, cover_all=False))
         x = self.up_bn(F.relu(self.up(x)))
         x = F.concat([skip, x], axis=1)   # the lesson: [B, 32+32, H, W]
         return self.head(self.dec(self.fuse(x)))
+        # <<< Q5.1
 
 
 def build(num_outputs, args):
@@ -48,14 +56,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=2)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("05_concat", size_multiple=2)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

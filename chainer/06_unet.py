@@ -21,23 +21,30 @@ to fit a laptop CPU (--width 64 gives the paper's channels).
 Chainer: chainer.ChainList holds a list of links and names them 0, 1, ...
 (PyTorch's nn.ModuleList), so enc.0.1.conv.bias is the same name in both.
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
-import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
+import chainer_compat  # noqa: F401  (before chainer: it makes Chainer importable on NumPy 2)
 
-import chainer  # noqa: E402
-import chainer.functions as F  # noqa: E402
-import chainer.links as L  # noqa: E402
+import chainer
+import chainer.functions as F
+import chainer.links as L
+
+from chainer_layers import CBR, Sequential   # CBR: taught in 01_binarization
+from common.driver import main
+from common.runner import Step
 
 
 def double_conv(in_channels, out_channels):
     """(Conv 3x3 -> ReLU -> BN) x 2, named <block>.0 and <block>.1."""
-    return lab.Sequential(lab.CBR(in_channels, out_channels), lab.CBR(out_channels, out_channels))
+    # >>> Q6.1 two CBR 3x3 in a Sequential, the first to out_channels
+    return Sequential(CBR(in_channels, out_channels), CBR(out_channels, out_channels))
+    # <<< Q6.1
 
 
 class UNet(chainer.Chain):
     def __init__(self, num_classes: int, depth: int = 4, width: int = 32):
         super().__init__()
+        # >>> Q6.2 enc: depth+1 double_conv, widths doubling; up: transposed conv 2x2 stride 2 halving; dec: double_conv (ChainLists)
         chans = [width * 2 ** i for i in range(depth + 1)]   # 32, 64, 128, 256, 512
         with self.init_scope():
             self.enc = chainer.ChainList(double_conv(3, chans[0]),
@@ -49,8 +56,10 @@ class UNet(chainer.Chain):
             self.dec = chainer.ChainList(*[double_conv(2 * chans[i], chans[i])
                                            for i in reversed(range(depth))])
             self.head = L.Convolution2D(chans[0], num_classes, ksize=1)
+        # <<< Q6.2
 
     def forward(self, x):
+        # >>> Q6.2 keep each encoder output; decoder: concatenate [skip, up(x)], then dec
         skips = []
         for i, block in enumerate(self.enc):
             x = block(x if i == 0 else F.max_pooling_2d(x, 2, cover_all=False))
@@ -59,6 +68,7 @@ class UNet(chainer.Chain):
         for up, dec in zip(self.up, self.dec):
             x = dec(F.concat([skips.pop(), up(x)], axis=1))
         return self.head(x)
+        # <<< Q6.2
 
 
 def add_arguments(parser):
@@ -73,15 +83,9 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=2 ** args.depth,
-                    extra={"depth": args.depth, "width": args.width})
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv, add_arguments)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("06_unet", size_multiple=2 ** args.depth,
+                extra={"depth": args.depth, "width": args.width})
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

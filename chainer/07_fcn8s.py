@@ -64,23 +64,26 @@ bilinear kernels go in unchanged. F.max_pooling_2d needs cover_all=False
 (its default True would add a partial window on odd sides; on the even
 sides here both give the same map).
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
-import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
+import chainer_compat  # noqa: F401  (before chainer: it makes Chainer importable on NumPy 2)
 
-import chainer  # noqa: E402
-import chainer.functions as F  # noqa: E402
-import chainer.links as L  # noqa: E402
+import chainer
+import chainer.functions as F
+import chainer.links as L
 
-from common.weights import bilinear_kernel  # noqa: E402 (seg_chainer puts the repo root on sys.path)
+from chainer_layers import CBR, Sequential   # CBR: taught in 01_binarization
+from common.driver import main
+from common.runner import Step
+from common.weights import bilinear_kernel
 
 UPSAMPLING = ("upscore2", "upscore_pool4", "upscore8")   # layer names, for bilinear_upsampling
 
 
 def vgg_block(in_channels, out_channels, convs):
     """CBR x convs (the first changes the channels), named <block>.0, <block>.1, ..."""
-    return lab.Sequential(lab.CBR(in_channels, out_channels),
-                          *[lab.CBR(out_channels, out_channels) for _ in range(convs - 1)])
+    return Sequential(CBR(in_channels, out_channels),
+                      *[CBR(out_channels, out_channels) for _ in range(convs - 1)])
 
 
 def upsampling(channels, factor):
@@ -99,6 +102,7 @@ def max_pool(x):
 class FCN8s(chainer.Chain):
     def __init__(self, num_classes: int, widths=(32, 64, 128, 256, 256), fc_width: int = 512):
         super().__init__()
+        # >>> Q7.1 five conv blocks, fc6/fc7 as convolutions, score heads for pool3 and pool4, bilinear-initialised transposed convolutions
         w1, w2, w3, w4, w5 = widths
         with self.init_scope():
             self.conv1 = vgg_block(3, w1, 2)
@@ -114,8 +118,10 @@ class FCN8s(chainer.Chain):
             self.upscore2 = upsampling(num_classes, 2)
             self.upscore_pool4 = upsampling(num_classes, 2)
             self.upscore8 = upsampling(num_classes, 8)
+        # <<< Q7.1
 
     def forward(self, x):
+        # >>> Q7.1 score of fc7 up x2 + score of pool4, up x2 + score of pool3, up x8
         x = max_pool(self.conv1(x))                      # 1/2
         x = max_pool(self.conv2(x))                      # 1/4
         pool3 = max_pool(self.conv3(x))                  # 1/8
@@ -126,6 +132,7 @@ class FCN8s(chainer.Chain):
         fuse_pool4 = self.upscore2(score) + self.score_pool4(pool4)   # FCN-16s: this x16
         fuse_pool3 = self.upscore_pool4(fuse_pool4) + self.score_pool3(pool3)
         return self.upscore8(fuse_pool3)                 # FCN-8s
+        # <<< Q7.1
 
 
 def bilinear_upsampling(weights):
@@ -142,14 +149,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=32, init=bilinear_upsampling)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("07_fcn8s", size_multiple=32, init=bilinear_upsampling)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

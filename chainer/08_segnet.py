@@ -70,13 +70,17 @@ a bias); the last decoder level keeps 48 channels and a 1x1 head gives the
 classes, like every step of this suite; no class-balanced loss (the paper
 weights classes by median frequency).
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
-import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
+import chainer_compat  # noqa: F401  (before chainer: it makes Chainer importable on NumPy 2)
 
-import chainer  # noqa: E402
-import chainer.functions as F  # noqa: E402
-import chainer.links as L  # noqa: E402
+import chainer
+import chainer.functions as F
+import chainer.links as L
+
+from chainer_layers import ConvBNReLU, Sequential, batch_norm
+from common.driver import main
+from common.runner import Step
 
 
 class ConvBN(chainer.Chain):
@@ -86,7 +90,7 @@ class ConvBN(chainer.Chain):
         super().__init__()
         with self.init_scope():
             self.conv = L.Convolution2D(in_channels, out_channels, 3, pad=1, nobias=True)
-            self.bn = lab.batch_norm(out_channels)
+            self.bn = batch_norm(out_channels)
 
     def forward(self, x):
         return self.bn(self.conv(x))
@@ -94,18 +98,19 @@ class ConvBN(chainer.Chain):
 
 def encoder_block(in_channels, out_channels):
     """ConvBNReLU x 2, the first one to out_channels; named <block>.0, <block>.1."""
-    return lab.Sequential(lab.ConvBNReLU(in_channels, out_channels),
-                          lab.ConvBNReLU(out_channels, out_channels))
+    return Sequential(ConvBNReLU(in_channels, out_channels),
+                      ConvBNReLU(out_channels, out_channels))
 
 
 def decoder_block(in_channels, out_channels):
     """ConvBN x 2, the second one to out_channels (the encoder block mirrored)."""
-    return lab.Sequential(ConvBN(in_channels, in_channels), ConvBN(in_channels, out_channels))
+    return Sequential(ConvBN(in_channels, in_channels), ConvBN(in_channels, out_channels))
 
 
 class SegNet(chainer.Chain):
     def __init__(self, num_classes: int, depth: int = 3, width: int = 48):
         super().__init__()
+        # >>> Q8.1 enc blocks, dec blocks mirrored (ChainLists), head 1x1; pooling that returns its indices and unpooling have no links
         chans = [width * 2 ** i for i in range(depth)]    # 48, 96, 192
         ins = [3] + chans[:-1]
         with self.init_scope():
@@ -114,8 +119,10 @@ class SegNet(chainer.Chain):
             self.dec = chainer.ChainList(*[decoder_block(chans[i], chans[max(i - 1, 0)])
                                            for i in range(depth)])
             self.head = L.Convolution2D(chans[0], num_classes, ksize=1)
+        # <<< Q8.1
 
     def forward(self, x):
+        # >>> Q8.1 pool keeping indices (return_indices=True); decoder: unpool (F.upsampling_2d) with the indices of the same level, then the dec block
         indices, sizes = [], []
         for enc in self.enc:
             x = enc(x)
@@ -128,6 +135,7 @@ class SegNet(chainer.Chain):
                                 cover_all=False)   # the lesson
             x = self.dec[i](x)
         return self.head(x)
+        # <<< Q8.1
 
 
 def build(num_outputs, args):
@@ -135,14 +143,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=8)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("08_segnet", size_multiple=8)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

@@ -77,7 +77,7 @@ the low-level reduction its 48.
 Chainer:
 - Atrous and depthwise convolutions are both L.Convolution2D:
   Convolution2D(C, C, 3, pad=d, dilate=d, groups=C) is a depthwise 3x3 with
-  rate d and weight W [C, 1, 3, 3], the neutral layout (seg_chainer.ConvBNReLU).
+  rate d and weight W [C, 1, 3, 3], the neutral layout (chainer_layers.ConvBNReLU).
   L.DilatedConvolution2D(..., dilate=d) computes the same atrous convolution
   but takes no groups (its docs point to Convolution2D's dilate).
   L.DepthwiseConvolution2D(C, channel_multiplier, 3) computes
@@ -93,13 +93,17 @@ Chainer:
 - The image average is F.mean(x, axis=(2, 3), keepdims=True) and the copy
   F.broadcast_to; the gradient of a copy sums over the positions.
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
-import seg_chainer as lab   # first: it makes Chainer importable on NumPy 2
+import chainer_compat  # noqa: F401  (before chainer: it makes Chainer importable on NumPy 2)
 
-import chainer  # noqa: E402
-import chainer.functions as F  # noqa: E402
-import chainer.links as L  # noqa: E402
+import chainer
+import chainer.functions as F
+import chainer.links as L
+
+from chainer_layers import ConvBNReLU, Sequential
+from common.driver import main
+from common.runner import Step
 
 RATES = (2, 3, 4)   # ASPP's atrous rates, for an 8x8 map (see the docstring)
 
@@ -115,9 +119,9 @@ class SeparableConv(chainer.Chain):
     def __init__(self, in_channels: int, out_channels: int, dilation: int = 1):
         super().__init__()
         with self.init_scope():
-            self.depthwise = lab.ConvBNReLU(in_channels, in_channels, 3, dilation=dilation,
-                                            groups=in_channels)
-            self.pointwise = lab.ConvBNReLU(in_channels, out_channels, 1)
+            self.depthwise = ConvBNReLU(in_channels, in_channels, 3, dilation=dilation,
+                                        groups=in_channels)
+            self.pointwise = ConvBNReLU(in_channels, out_channels, 1)
 
     def forward(self, x):
         return self.pointwise(self.depthwise(x))
@@ -125,8 +129,8 @@ class SeparableConv(chainer.Chain):
 
 def conv_block(in_channels, out_channels, dilation=1):
     """ConvBNReLU 3x3 x 2 (rate `dilation`), named <block>.0, <block>.1."""
-    return lab.Sequential(lab.ConvBNReLU(in_channels, out_channels, dilation=dilation),
-                          lab.ConvBNReLU(out_channels, out_channels, dilation=dilation))
+    return Sequential(ConvBNReLU(in_channels, out_channels, dilation=dilation),
+                      ConvBNReLU(out_channels, out_channels, dilation=dilation))
 
 
 def max_pool(x):
@@ -174,15 +178,19 @@ class ASPP(chainer.Chain):
 
     def __init__(self, in_channels: int, out_channels: int, rates=RATES):
         super().__init__()
+        # >>> Q9.1 branches: a 1x1 ConvBNReLU, SeparableConv at each rate, ImagePooling (a ChainList); project: 1x1 ConvBNReLU
         with self.init_scope():
             self.branches = chainer.ChainList(
-                lab.ConvBNReLU(in_channels, out_channels, 1),
+                ConvBNReLU(in_channels, out_channels, 1),
                 *[SeparableConv(in_channels, out_channels, dilation=r) for r in rates],
                 ImagePooling(in_channels, out_channels))
-            self.project = lab.ConvBNReLU(len(self.branches) * out_channels, out_channels, 1)
+            self.project = ConvBNReLU(len(self.branches) * out_channels, out_channels, 1)
+        # <<< Q9.1
 
     def forward(self, x):
+        # >>> Q9.1 concatenate the branches in order on the channel axis, then project
         return self.project(F.concat([branch(x) for branch in self.branches], axis=1))
+        # <<< Q9.1
 
 
 def resize(x, size):
@@ -196,16 +204,20 @@ class Decoder(chainer.Chain):
     def __init__(self, num_classes: int, aspp_channels: int = 256, low_channels: int = 128,
                  reduced: int = 48, width: int = 256):
         super().__init__()
+        # >>> Q9.2 reduce: 1x1 ConvBNReLU to 48; refine: two SeparableConv; classifier 1x1
         with self.init_scope():
-            self.reduce = lab.ConvBNReLU(low_channels, reduced, 1)
-            self.refine = lab.Sequential(SeparableConv(aspp_channels + reduced, width),
-                                         SeparableConv(width, width))
+            self.reduce = ConvBNReLU(low_channels, reduced, 1)
+            self.refine = Sequential(SeparableConv(aspp_channels + reduced, width),
+                                     SeparableConv(width, width))
             self.classifier = L.Convolution2D(width, num_classes, ksize=1)
+        # <<< Q9.2
 
     def forward(self, x, low_level):
+        # >>> Q9.2 bilinear-resize x to low_level's side, concatenate [x, reduced low-level], refine, classify
         x = resize(x, low_level.shape[-2:])
         x = F.concat([x, self.reduce(low_level)], axis=1)
         return self.classifier(self.refine(x))
+        # <<< Q9.2
 
 
 class DeepLabV3Plus(chainer.Chain):
@@ -217,9 +229,11 @@ class DeepLabV3Plus(chainer.Chain):
             self.decoder = Decoder(num_classes)
 
     def forward(self, x):
+        # >>> Q9.2 encoder, ASPP, decoder; bilinear-resize the logits to the input side
         features, low_level = self.encoder(x)
         logits = self.decoder(self.aspp(features), low_level)
         return resize(logits, x.shape[-2:])
+        # <<< Q9.2
 
 
 def build(num_outputs, args):
@@ -227,14 +241,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=8)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("09_deeplabv3plus", size_multiple=8)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

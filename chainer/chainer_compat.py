@@ -1,7 +1,8 @@
 """Make Chainer 7.8.1 (its last release, 2022) import on current NumPy.
 
-Import this module before chainer; every Chainer script here does, through
-seg_chainer. Three fixes, each measured on NumPy 2.4 and 1.26:
+Import this module before chainer; every lesson here does (right after
+common.ctrl_c), and so do chainer_layers, chainer_losses, chainer_weights and
+chainer_trainer. Three fixes, each measured on NumPy 2.4 and 1.26:
 
 1. Install time (not here): chainer's setup.py imports pkg_resources, which
    setuptools >= 81 no longer has. requirements/constraints.txt pins

@@ -155,10 +155,10 @@ def keras_loss_and_grad(name, task, z, y, ignore):
 
 
 def chainer_loss_and_grad(name, task, z, y, ignore):
-    import seg_chainer   # first: it makes Chainer importable on NumPy 2 (chainer_compat)
+    import chainer_losses   # first: it makes Chainer importable on NumPy 2 (chainer_compat)
     import chainer
     zv = chainer.Variable(z.copy())
-    loss = seg_chainer.make_loss(name, task, ignore)(zv, y.copy())
+    loss = chainer_losses.make_loss(name, task, ignore)(zv, y.copy())
     loss.backward()
     grad = np.zeros_like(z) if zv.grad is None else zv.grad
     return float(loss.array), grad.astype(np.float64)
