@@ -15,14 +15,10 @@ enough to tell a newt's skin from leaves, not to see the whole animal.
 Labels: every class other than background counts as "newt".
 Questions Q1.1-Q1.5: docs/questions/en.md (ja.md in Japanese).
 
-Chainer: a network is a chainer.Chain whose links (layers with parameters,
-here L.Convolution2D and L.BatchNormalization inside CBR) are assigned in
-`with self.init_scope():`, and forward() says how data flows through them.
-Sequential (chainer_layers, a chainer.ChainList) numbers its links 0, 1, ...
-like PyTorch's nn.Sequential, so the weights are named trunk.0.conv.weight in
-both (chainer.Sequential would misnumber them; chainer_layers.Sequential says
-why). One training step is Chainer's idiom: cleargrads, loss, backward,
-optimizer.update, with chainer.config.train set (BatchNorm's batch statistics).
+Chainer: a network is a chainer.Chain whose links (layers with parameters)
+are assigned in `with self.init_scope():`; forward() says how data flows.
+Sequential (chainer_layers) numbers its links 0, 1, ... like PyTorch's
+nn.Sequential: the weights are trunk.0.conv.weight in both.
 """
 import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 

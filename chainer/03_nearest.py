@@ -23,7 +23,7 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
-from chainer_layers import CBR, Sequential   # CBR: taught in 01_binarization
+from chainer_layers import CBR, Sequential   # CBR: Conv -> ReLU -> BatchNorm, taught in 01_binarization
 from common.driver import main
 from common.runner import Step
 

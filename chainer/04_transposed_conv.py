@@ -22,7 +22,7 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
-from chainer_layers import CBR, Sequential, batch_norm   # CBR: taught in 01_binarization
+from chainer_layers import CBR, Sequential, batch_norm   # CBR: Conv -> ReLU -> BatchNorm, taught in 01_binarization
 from common.driver import main
 from common.runner import Step
 

@@ -1,68 +1,25 @@
 """Step 7: FCN-8s (Long, Shelhamer and Darrell, 2015) -- coarse scores, refined by skips.
 
-A classification network becomes a segmentation network when its fully
-connected layers are read as convolutions: fc6 and fc7 then score every cell
-of a coarse grid instead of the whole image, and a 1x1 convolution (score_fr)
-turns each cell into class scores. That grid is 1/32 of the input (output
-stride 32): semantically strong but coarse. FCN-8s refines it in two steps,
-each an upsampling by 2 (a transposed convolution) followed by the ADDITION
-of class scores read off a finer map with a 1x1 convolution: pool4 (stride
-16), then pool3 (stride 8). A last transposed convolution enlarges the fused
-scores 8 times, to the input size. (Step 5 fused by concatenation; FCN adds
-scores, so every skip costs only a 1x1 convolution.)
+Fully connected layers read as convolutions (fc6, fc7) score a coarse grid
+at 1/32 of the input; FCN-8s refines it twice, each time upsampling by 2 with
+a transposed convolution and ADDING class scores read off a finer map by a
+1x1 convolution (pool4, then pool3); a last transposed convolution enlarges
+by 8. The upsamplers start as bilinear interpolation (bilinear_upsampling).
 
     x [B, 3, 64, 64]
-      conv1 (CBR x 2) -> pool [B,  32, 32, 32]
-      conv2 (CBR x 2) -> pool [B,  64, 16, 16]
-      conv3 (CBR x 3) -> pool [B, 128,  8,  8] = pool3 -> score_pool3 (1x1) [B, C, 8, 8]
-      conv4 (CBR x 3) -> pool [B, 256,  4,  4] = pool4 -> score_pool4 (1x1) [B, C, 4, 4]
-      conv5 (CBR x 3) -> pool [B, 256,  2,  2] = pool5
-      fc6 (conv 3x3) -> ReLU -> fc7 (conv 1x1) -> ReLU [B, 512, 2, 2]
-      score_fr (1x1) [B, C, 2, 2]
-      upscore2      (transposed 4x4, stride 2, pad 1) [B, C, 4, 4]   + score_pool4
-      upscore_pool4 (transposed 4x4, stride 2, pad 1) [B, C, 8, 8]   + score_pool3
-      upscore8      (transposed 16x16, stride 8, pad 4) [B, C, 64, 64]  logits
-                                                   S must be divisible by 32
+      conv1, conv2 (CBR x 2 each), conv3..conv5 (CBR x 3 each), each -> pool
+        pool3 [B, 128, 8, 8] -> score_pool3 (1x1) [B, C, 8, 8]
+        pool4 [B, 256, 4, 4] -> score_pool4 (1x1) [B, C, 4, 4]
+        pool5 [B, 256, 2, 2] -> fc6 (3x3) -> ReLU -> fc7 (1x1) -> ReLU -> score_fr [B, C, 2, 2]
+      upscore2 (transposed 4x4, stride 2, pad 1)      [B, C, 4, 4] + score_pool4
+      upscore_pool4 (transposed 4x4, stride 2, pad 1) [B, C, 8, 8] + score_pool3
+      upscore8 (transposed 16x16, stride 8, pad 4)    [B, C, 64, 64]  S divisible by 32
 
-Receptive fields (3x3 convolutions, 2x2 pooling): a score_pool3 cell sees
-44x44 input pixels, a score_pool4 cell 100x100, a score_fr cell 276x276 --
-more than the whole 64x64 image: the coarse path knows what, the skips where.
-
-The upsampling layers start as bilinear interpolation, as in the paper:
-step(args) passes Step(init=bilinear_upsampling), which replaces their weights
-in the neutral initial weights (common.weights.bilinear_kernel, class c to
-class c, other pairs zero), so every framework starts from the same kernels.
-A transposed convolution with kernel 2f, stride f and padding f/2 carrying
-that kernel IS bilinear upsampling by f with half-pixel centres (as
-F.resize_images(x, size, align_corners=False)), except in the outermost f/2
-rows and columns, which it fades towards zero instead of clamping. Training
-then adapts all three.
-
-Departures from the paper:
-- Padding: every convolution pads ("same") and the transposed convolutions
-  pad (k - stride)/2, so with a side divisible by 32 all maps line up exactly
-  (8 = 2 x 4, 4 = 2 x 2, 64 = 8 x 8). The paper instead pads the input by
-  100 pixels (its VGG convolutions did not pad) and crops each upsampled map
-  to its skip and to the input (Caffe Crop layers).
-- No ImageNet weights: trained from scratch; widths 32-64-128-256-256
-  (VGG16: 64-128-256-512-512) with VGG16's 2-2-3-3-3 convolutions per block;
-  fc6 is 3x3 with 512 channels (VGG16: 7x7, 4096): on the 2x2 pool5 map a 3x3
-  with padding 1 already sees every cell.
-- BatchNorm in the conv blocks (the exercise's CBR, Conv -> ReLU -> BN);
-  VGG had none. None in fc6/fc7: with a 32x32 input pool5 is 1x1, and one
-  value per channel (batch 1) gives BatchNorm no statistics. No dropout
-  after fc6/fc7: its random masks differ between frameworks.
-- The three stages are trained at once, all three upsamplers learned, and
-  the score_pool layers start like every other convolution; the paper
-  trained FCN-32s, then 16s, then 8s, zero-initialised each new score layer
-  and kept the final x8 upsampling fixed at bilinear.
-
-Chainer: L.Deconvolution2D(in, out, k, stride, pad) is the transposed
-convolution; its output side is stride * (in - 1) + k - 2 * pad, as in
-PyTorch, and its weight W is [in, out, kH, kW], the neutral layout, so the
-bilinear kernels go in unchanged. F.max_pooling_2d needs cover_all=False
-(its default True would add a partial window on odd sides; on the even
-sides here both give the same map).
+Departures from the paper: "same" padding instead of its 100-pixel pad and
+crops; trained from scratch, VGG16's 2-2-3-3-3 blocks narrower (32 to 256)
+with the exercise's CBR (Conv -> ReLU -> BatchNorm), fc6 3x3 with 512
+channels; no dropout; the three stages trained at once. Why, and the
+receptive fields: docs/lessons/07_fcn8s.md.
 """
 import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
@@ -72,7 +29,7 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
-from chainer_layers import CBR, Sequential   # CBR: taught in 01_binarization
+from chainer_layers import CBR, Sequential   # CBR: Conv -> ReLU -> BatchNorm, taught in 01_binarization
 from common.driver import main
 from common.runner import Step
 from common.weights import bilinear_kernel
@@ -90,12 +47,17 @@ def upsampling(channels, factor):
     """Transposed conv enlarging exactly `factor` times: kernel 2f, stride f, pad f/2, no bias.
 
     Output side (in - 1) * f - 2 * (f/2) + 2f = in * f. No bias, as in the paper.
+    Chainer's transposed convolution is L.Deconvolution2D(in, out, k, stride, pad): its
+    output side is stride * (in - 1) + k - 2 * pad, as in PyTorch, and its weight W is
+    [in, out, kH, kW], the neutral layout, so the bilinear kernels go in unchanged.
     """
     return L.Deconvolution2D(channels, channels, 2 * factor, stride=factor,
                              pad=factor // 2, nobias=True)
 
 
 def max_pool(x):
+    """2x2 max pooling. cover_all=False: Chainer's default True would add a partial window
+    on odd sides (on the even sides here both give the same map)."""
     return F.max_pooling_2d(x, 2, cover_all=False)
 
 
@@ -136,7 +98,15 @@ class FCN8s(chainer.Chain):
 
 
 def bilinear_upsampling(weights):
-    """Step.init: the neutral initial weights with every upsampling layer set to bilinear."""
+    """Step.init: the neutral initial weights with every upsampling layer set to bilinear.
+
+    As in the paper, the upsamplers start as bilinear interpolation: class c to class c,
+    other pairs zero (common.weights.bilinear_kernel), the same kernels in every framework.
+    A transposed convolution with kernel 2f, stride f and padding f/2 carrying that kernel
+    IS bilinear upsampling by f with half-pixel centres (F.resize_images(x, size,
+    align_corners=False)), except in the outermost f/2 rows and columns, which it fades
+    towards zero instead of clamping. Training then adapts all three.
+    """
     out = dict(weights)
     for layer in UPSAMPLING:
         in_channels, out_channels, k, _ = out[f"{layer}.weight"].shape   # IOHW

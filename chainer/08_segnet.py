@@ -1,74 +1,25 @@
 """Step 8: SegNet (Badrinarayanan, Kendall and Cipolla, 2017) -- unpool where the maximum was.
 
-UNet (step 6) carries whole encoder maps to the decoder and concatenates
-them. SegNet carries only WHERE each maximum was: every 2x2 max pooling of the
-encoder also returns the position of the maximum in its window, and the
-decoder's unpooling puts each value back at that position and zeros in the
-other three. The result is sparse; the convolutions after it fill it in.
-Unpooling has no weights, and the decoder needs no copy of the encoder's
-maps, only one index per pooled value: SegNet's memory argument.
+UNet (step 6) carries whole encoder maps to the decoder; SegNet carries only
+WHERE each maximum was. Every 2x2 max pooling of the encoder also returns the
+position of the maximum in its window, and the decoder's unpooling puts each
+value back there, zeros elsewhere; the convolutions after it fill the sparse
+map in. Unpooling has no weights and the decoder keeps no copy of the maps.
 
     x [B, 3, S, S]
       level i = 0, 1, 2 (side S/2^i; channels 48, 96, 192):
         enc.i (ConvBNReLU x 2) -> pool 2x2, keeping the indices
       [B, 192, S/8, S/8]
       level i = 2, 1, 0:
-        unpool with enc.i's indices (side S/2^i) -> dec.i (ConvBN x 2, no
-        ReLU; the second one halves the channels, except at level 0)
+        unpool with enc.i's indices (side S/2^i) -> dec.i (ConvBN x 2, no ReLU;
+        the second one halves the channels, except at level 0)
       [B, 48, S, S] -> head (1x1) [B, C, S, S]            S must be divisible by 8
 
-    S = 64: pooled maps 32, 16, 8; a bottom cell sees 36x36 input pixels, an
-    output pixel 64x64.
-
-Indices, Chainer's convention: F.max_pooling_2d(x, 2, return_indices=True)
-returns indices shaped like its output, [B, C, H/2, W/2], but each is the
-position of the maximum WITHIN ITS 2x2 WINDOW, ky * kw + kx (0 top-left,
-1 top-right, 2 bottom-left, 3 bottom-right; the argmax over the window's
-im2col column), not an index into the whole map. F.upsampling_2d(x, indices,
-2, outsize=(H, W), cover_all=False) scatters every value back to that window
-position in a zero map; its gradient reads the output's gradient at the same
-positions. PyTorch's nn.MaxPool2d(2, return_indices=True) instead stores the
-flat position h * W + w in the H x W map of the same sample and channel;
-for the pooled cell (i, j) the two are related by
-    h * W + w = (2i + ky) * W + (2j + kx),   ky, kx = divmod(index, 2).
-Both put the value in the same place; only the bookkeeping differs (and
-TensorFlow, for one, also flattens the channel axis into the index, NHWC).
-
-Encoder order: Conv -> BatchNorm -> ReLU, the paper's order, NOT the
-exercise's Conv -> ReLU -> BatchNorm, and here the order matters beyond
-style: ties. Where a 2x2 window has four negative pre-activations, the
-exercise's order gives four ReLU zeros that BatchNorm then maps to four
-EQUAL values: a tie, whose value is in general not zero. Which of the four
-positions wins a tie is an implementation choice (Chainer's argmax, like
-PyTorch, keeps the first maximum in row-major order: top-left, top-right,
-bottom-left, bottom-right), so frameworks could unpool the same value to
-different places. With BatchNorm before the ReLU the tied values are ReLU
-zeros: the pooled value is 0 whichever wins, and its gradient, wherever it is
-routed, meets a ReLU that passes none. (At the start of training about a third
-of the first level's windows are such all-zero ties.) Where the unpooling then
-puts a value still depends on which position won: at the bottom that value is
-the pooled zero, but levels 1 and 0 unpool the DECODER's values (ConvBN
-outputs, not zero), so every framework must break ties the same way, and all
-four keep the first maximum (checked on tensors of exact ties). Ties between positive values need equal pre-activations,
-which only an input that is constant over the whole receptive field gives.
-
-Decoder order: Conv -> BatchNorm without a ReLU (ConvBN), as in the paper's
-SegNet-Basic. An unpooled ReLU output is a grid of zeros with non-negative
-values at the argmax positions, and the convolution after it responds mostly
-to that pattern of positions (our reading). With a ReLU in the decoder as
-well, every unpooling sees such a map, and the network learned markedly
-slower: a 4-level version could not fit even a single batch in 60
-iterations, where UNet could. Now only the bottom unpooling does.
-
-Departures from the paper: 3 levels of two 3x3 convolutions, widths 48 to 192
-(SegNet: VGG16's 5 levels of 2-2-3-3-3 convolutions, 64 to 512 channels,
-ReLU in the decoder; SegNet-Basic: 4 levels of one 7x7 convolution, 64
-channels). With 4 levels a 4x4 bottom map carries all the decoder gets
-besides the indices; 3 levels learned a little faster here. No ImageNet
-weights; no bias in the convolutions (BatchNorm follows each one and cancels
-a bias); the last decoder level keeps 48 channels and a 1x1 head gives the
-classes, like every step of this suite; no class-balanced loss (the paper
-weights classes by median frequency).
+Encoder Conv -> BatchNorm -> ReLU (the paper's order, not the exercise's CBR:
+it makes the pooling's ties harmless), decoder Conv -> BatchNorm without ReLU.
+Departures from the paper: 3 levels of two 3x3 convolutions, widths 48 to
+192; no ImageNet weights, no bias, a 1x1 head, no class-balanced loss.
+Why each choice: docs/lessons/08_segnet.md.
 """
 import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
@@ -119,6 +70,14 @@ class SegNet(chainer.Chain):
             self.dec = chainer.ChainList(*[decoder_block(chans[i], chans[max(i - 1, 0)])
                                            for i in range(depth)])
             self.head = L.Convolution2D(chans[0], num_classes, ksize=1)
+        # Indices, Chainer's convention: F.max_pooling_2d(x, 2, return_indices=True) returns
+        # indices shaped like the pooled map [B, C, H/2, W/2], each the position of the maximum
+        # WITHIN ITS 2x2 WINDOW, ky * 2 + kx (0 top-left ... 3 bottom-right; a tie goes to the
+        # first maximum, as in PyTorch), not PyTorch's flat h * W + w in the whole map:
+        # h * W + w = (2i + ky) * W + (2j + kx) for the pooled cell (i, j), ky, kx =
+        # divmod(index, 2). F.upsampling_2d(x, indices, 2, outsize=(H, W), cover_all=False)
+        # scatters every value back to that window position in a zero map; its gradient reads
+        # the output's gradient at the same positions. Pooling and unpooling have no links.
         # <<< Q8.1
 
     def forward(self, x):

@@ -1,97 +1,25 @@
 """Step 9: DeepLabv3+ (Chen, Zhu, Papandreou, Schroff and Adam, 2018), small.
 
-Three ideas on top of an encoder-decoder:
-- Atrous (dilated) convolution: a 3x3 kernel with its taps `rate` pixels
-  apart sees a (2*rate+1)^2 window for the same 9 weights. The encoder stops
-  striding at 1/8 (output stride 8): its last stage, which a classifier
-  would run at 1/16 after one more pooling, keeps 1/8 and uses rate 2, so
-  its filters span as far as they would have, on a map twice as fine.
-- ASPP (atrous spatial pyramid pooling): five branches look at the same map
-  at different scales -- a 1x1 convolution, three 3x3 atrous convolutions
-  (rates 2, 3, 4) and the image's average (image pooling) -- and a 1x1
-  convolution (project) mixes their concatenation.
-- The v3+ decoder: the ASPP output, upsampled bilinearly to stride 4, is
-  concatenated with the encoder's stride-4 features (low-level: edges,
-  spots), reduced first by a 1x1 convolution so they do not outweigh it;
-  two 3x3 convolutions refine, a 1x1 classifier scores, and a bilinear
-  upsampling by 4 returns to the input size.
-The 3x3 convolutions of ASPP and the decoder are depthwise-separable
-(SeparableConv), as in the paper: a depthwise 3x3 (one filter per channel,
-groups=channels, weight [C, 1, 3, 3]) then a pointwise 1x1 that mixes
-channels; 9C + C*C' weights instead of 9C*C'.
+Atrous (dilated) convolutions keep the encoder at 1/8 (output stride 8) with
+the reach of a deeper one; ASPP looks at that map at several scales (a 1x1
+convolution, three atrous rates, the image's average); the v3+ decoder joins
+the upsampled result with low-level features at 1/4. ASPP's and the
+decoder's 3x3 convolutions are depthwise-separable (SeparableConv).
 
     x [B, 3, 64, 64]
-      encoder.stem   (ConvBNReLU 3x3 x 2)                 [B,  32, 64, 64] -> pool
-      encoder.block1 (ConvBNReLU 3x3 x 2)                 [B,  64, 32, 32] -> pool
-      encoder.block2 (ConvBNReLU 3x3 x 2) = low-level     [B, 128, 16, 16] -> pool   (stride 4)
-      encoder.block3 (ConvBNReLU 3x3 x 2)                 [B, 256,  8,  8]           (stride 8)
-      encoder.block4 (ConvBNReLU 3x3 rate 2 x 2)          [B, 256,  8,  8]  no pool: atrous
-      aspp.branches.0 (ConvBNReLU 1x1)                    [B, 256,  8,  8]
-      aspp.branches.1..3 (SeparableConv, rates 2, 3, 4)   [B, 256,  8,  8] each
-      aspp.branches.4 (ImagePooling: mean -> 1x1 conv -> ReLU -> copied to 8x8)
-      concat [B, 1280, 8, 8] -> aspp.project (ConvBNReLU 1x1) [B, 256, 8, 8]
-      decoder: bilinear x2 [B, 256, 16, 16], reduce (ConvBNReLU 1x1) low-level [B, 48, 16, 16]
-        concat [aspp, low-level] [B, 304, 16, 16] -> refine (SeparableConv x 2) [B, 256, 16, 16]
-        -> classifier (1x1) [B, C, 16, 16] -> bilinear x4 [B, C, 64, 64]
-                                                   S must be divisible by 8
+      encoder: stem, block1, block2 (= low-level, stride 4), block3 (stride 8),
+               block4 (atrous rate 2, still stride 8)     [B, 256, 8, 8]
+      aspp: branches 1x1 | SeparableConv rates 2, 3, 4 | ImagePooling
+            concat [B, 1280, 8, 8] -> project (1x1)       [B, 256, 8, 8]
+      decoder: bilinear x2, concat [aspp, reduce(low-level) 48] [B, 304, 16, 16]
+               -> refine (SeparableConv x 2) -> classifier [B, C, 16, 16]
+      bilinear x4                                         [B, C, 64, 64]  S divisible by 8
 
-Receptive field: an encoder output cell sees 132x132 input pixels (block4's
-rate 2 adds 64, as two 3x3 convolutions after one more pooling would), a
-rate-4 ASPP cell 196x196, the image pooling branch all of it.
-
-Why output stride 8 at 64x64: at stride 16 the map would be 4x4, and a 3x3
-filter with rate 4 there has all 8 outer taps in the zero padding: it
-degenerates to a 1x1 filter, the failure the paper describes for rates close
-to the map size. (The paper trains at stride 16: stride 8 quadruples the
-cost of its last blocks at 513x513; at 64x64 an 8x8 map is cheap.) Why rates
-2, 3, 4: the paper's rates 6, 12, 18 on its 33x33 map (513-pixel crops at
-stride 16) keep 77%, 57% and 40% of their taps inside the map on average; on
-our 8x8 map rates 2, 3, 4 keep 69%, 56% and 44% (rate 1: 84%, rate 6: 25%).
-The rates are fixed: they suit --size 64.
-
-Choices that keep the four frameworks equal:
-- Downsampling by 2x2 max pooling, not by strided convolutions (the paper's
-  Xception strides its separable convolutions, ResNet its 3x3 ones). For a
-  stride-2 3x3 convolution on an even side, PyTorch pads 1 pixel on each
-  side (the bottom one unused), TensorFlow's and Keras's "same" pad 0 at the
-  top and 1 at the bottom: their windows are one pixel apart.
-- Bilinear resizing with align_corners=False (half-pixel centres), which
-  tf.image.resize and Keras's UpSampling2D/Resizing also use; Chainer's
-  F.resize_images needs align_corners=False passed (its default is True).
-- The image pooling branch has no BatchNorm (the paper's has): its map is 1x1,
-  so with batch 1 BatchNorm would see one value per channel and have no
-  statistics; its 1x1 convolution keeps its bias instead. Bilinear upsampling
-  of a 1x1 map copies the value everywhere, so we write it as a copy
-  (F.broadcast_to).
-- Concatenation orders: ASPP branches 0..4; decoder [aspp, low-level].
-
-Departures from the paper: a small plain encoder of ordinary 3x3
-convolutions, widths 32 to 256, no residual connections, no ImageNet weights
-(the paper: ResNet-101, or an Xception whose convolutions are separable too,
-up to 2048 channels; an all-separable version of this small encoder learned
-markedly slower in our 300-iteration runs);
-no dropout after ASPP (random masks differ between frameworks); output stride
-8 for training and testing. ASPP and decoder keep the paper's 256 channels,
-the low-level reduction its 48.
-
-Chainer:
-- Atrous and depthwise convolutions are both L.Convolution2D:
-  Convolution2D(C, C, 3, pad=d, dilate=d, groups=C) is a depthwise 3x3 with
-  rate d and weight W [C, 1, 3, 3], the neutral layout (chainer_layers.ConvBNReLU).
-  L.DilatedConvolution2D(..., dilate=d) computes the same atrous convolution
-  but takes no groups (its docs point to Convolution2D's dilate).
-  L.DepthwiseConvolution2D(C, channel_multiplier, 3) computes
-  a depthwise convolution too, but stores W as [channel_multiplier, C, 3, 3]
-  = [1, C, 3, 3] (the neutral layout transposed) and has no dilation, so we
-  do not use it.
-- F.resize_images(x, size, align_corners=False) is PyTorch's
-  interpolate(mode="bilinear", align_corners=False): source coordinate
-  (i + 0.5) * in / out - 0.5, clamped at 0, neighbours clamped at the edge.
-  Measured against PyTorch on 8->16, 16->64, 1->8 and 5x7->13x11: outputs
-  within 1e-6, gradients within 3e-6 (float32 rounding). Its default,
-  align_corners=True, differs by about 1 on random inputs.
-- The image average is F.mean(x, axis=(2, 3), keepdims=True) and the copy
-  F.broadcast_to; the gradient of a copy sums over the positions.
+Departures from the paper: a small plain encoder (3x3 convolutions, 32 to 256
+channels, no residuals, no ImageNet weights), output stride 8 with rates
+2, 3, 4 (for an 8x8 map), max pooling to downsample, no BatchNorm in image
+pooling, no dropout. Why each choice (and the receptive fields):
+docs/lessons/09_deeplabv3plus.md.
 """
 import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
@@ -114,6 +42,12 @@ class SeparableConv(chainer.Chain):
     The extra BatchNorm and ReLU after the depthwise convolution are the
     paper's (as in MobileNet). Names: <block>.depthwise.conv.weight [C, 1, 3, 3],
     <block>.pointwise.conv.weight [C', C, 1, 1], and their .bn.
+
+    Chainer: atrous and depthwise convolutions are both L.Convolution2D (in ConvBNReLU):
+    Convolution2D(C, C, 3, pad=d, dilate=d, groups=C) is a depthwise 3x3 with rate d and
+    weight W [C, 1, 3, 3], the neutral layout. L.DilatedConvolution2D computes the same
+    atrous convolution but takes no groups; L.DepthwiseConvolution2D(C, 1, 3) stores W as
+    [1, C, 3, 3] (the neutral layout transposed) and has no dilation: neither is used.
     """
 
     def __init__(self, in_channels: int, out_channels: int, dilation: int = 1):
@@ -160,7 +94,11 @@ class Encoder(chainer.Chain):
 
 
 class ImagePooling(chainer.Chain):
-    """Global average -> 1x1 conv (with bias, no BatchNorm) -> ReLU -> copied to every position."""
+    """Global average -> 1x1 conv (with bias, no BatchNorm) -> ReLU -> copied to every position.
+
+    F.mean(x, axis=(2, 3), keepdims=True), then F.broadcast_to: bilinear upsampling of a 1x1
+    map copies the value everywhere; the gradient of a copy sums over the positions.
+    """
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
@@ -194,7 +132,15 @@ class ASPP(chainer.Chain):
 
 
 def resize(x, size):
-    """Bilinear, half-pixel centres, as tf.image.resize (needs align_corners=False: default True)."""
+    """Bilinear, half-pixel centres (align_corners=False), as in tf.image.resize.
+
+    F.resize_images(x, size, align_corners=False) is PyTorch's interpolate(mode="bilinear",
+    align_corners=False): source coordinate (i + 0.5) * in / out - 0.5, clamped at 0,
+    neighbours clamped at the edge. Measured against PyTorch on 8->16, 16->64, 1->8 and
+    5x7->13x11: outputs within 1e-6, gradients within 3e-6 (float32 rounding). Its default,
+    align_corners=True, differs by about 1 on random inputs. It runs in float64 too
+    (chainer_layers widens its type check).
+    """
     return F.resize_images(x, tuple(size), mode="bilinear", align_corners=False)
 
 

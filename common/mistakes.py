@@ -41,6 +41,8 @@ THRESHOLD_PROBABILITY = ("Thresholding the logit at 0.5: the threshold is 0.5 on
                          "sigmoid(z), which is z > 0 on the logit.")
 NO_TRAIN_MODE = ("Is the model in training mode? Without model.train() BatchNorm uses its running "
                  "statistics and does not update them.")
+NO_UPDATE = ("No update: the gradients are computed but never applied. After the backward pass "
+             "the optimizer's step (update) changes the weights.")
 MEAN_OVER_ALL = ("The mean over all pixels, ignored ones included: divide by the number of "
                  "labelled pixels, and give ignored pixels the weight 0.")
 NEAREST_BILINEAR = ("Bilinear instead of nearest-neighbour upsampling: the question's "
@@ -107,5 +109,61 @@ MISTAKES = {
                 "torch.cat([branch(x) for branch in self.branches[::-1]], dim=1)"),
         Mistake("Q9.2", DECODER_ORDER, "x = torch.cat([x, self.reduce(low_level)], dim=1)",
                 "x = torch.cat([self.reduce(low_level), x], dim=1)"),
+    ),
+    ("chainer", "01_binarization"): (
+        Mistake("Q1.1", BN_FIRST, "return self.bn(F.relu(self.conv(x)))",
+                "return F.relu(self.bn(self.conv(x)))"),
+        Mistake("Q1.3", MEAN_OVER_ALL, "return F.sigmoid_cross_entropy(z, y, normalize=True)",
+                "return F.mean(F.sigmoid_cross_entropy(z, y, reduce=\"no\"))"),
+        Mistake("Q1.4", THRESHOLD_PROBABILITY, "return (logits[:, 0] > 0).astype(np.uint8)",
+                "return (logits[:, 0] > 0.5).astype(np.uint8)"),
+        Mistake("Q1.5", NO_TRAIN_MODE, "with chainer.using_config(\"train\", True):\n",
+                "with chainer.using_config(\"train\", False):\n"),
+        Mistake("Q1.5", NO_UPDATE, "        optimizer.update()\n", ""),
+    ),
+    ("chainer", "02_multiclass"): (
+        Mistake("Q2.2", RESHAPE_WITHOUT_MOVING,
+                "flat = F.reshape(F.transpose(logits, (0, 2, 3, 1)), (-1, c))",
+                "flat = F.reshape(logits, (-1, c))"),
+        Mistake("Q2.2", SIGMOID_FOR_SOFTMAX,
+                "return F.softmax_cross_entropy(flat, labels, ignore_label=ignore)",
+                "t = flat.xp.where((labels != ignore)[:, None], (labels[:, None] == "
+                "flat.xp.arange(c)).astype(np.int32), -1)\n"
+                "    return F.sum(F.sigmoid_cross_entropy(flat, t, reduce=\"no\")) / "
+                "max(int((labels != ignore).sum()), 1)"),
+    ),
+    ("chainer", "03_nearest"): (
+        Mistake("Q3.1", NEAREST_BILINEAR, "x = F.unpooling_2d(x, 2, stride=2, cover_all=False)",
+                "x = F.resize_images(x, (2 * x.shape[2], 2 * x.shape[3]), align_corners=False)"),
+    ),
+    ("chainer", "04_transposed_conv"): (
+        Mistake("Q4.1", TRANSPOSED_STRIDE,
+                "self.up = L.Deconvolution2D(width, width, ksize=2, stride=2)",
+                "self.up = L.Deconvolution2D(width, width, ksize=2, stride=1)"),
+    ),
+    ("chainer", "05_concat"): (
+        Mistake("Q5.1", SKIP_ORDER, "x = F.concat([skip, x], axis=1)",
+                "x = F.concat([x, skip], axis=1)"),
+    ),
+    ("chainer", "06_unet"): (
+        Mistake("Q6.2", UNET_SKIP_ORDER, "x = dec(F.concat([skips.pop(), up(x)], axis=1))",
+                "x = dec(F.concat([up(x), skips.pop()], axis=1))"),
+    ),
+    ("chainer", "07_fcn8s"): (
+        Mistake("Q7.1", FCN_NO_RELU, "x = F.relu(self.fc7(F.relu(self.fc6(pool5))))",
+                "x = self.fc7(self.fc6(pool5))"),
+    ),
+    ("chainer", "08_segnet"): (
+        Mistake("Q8.1", UNPOOL_COPY,
+                "x = F.upsampling_2d(x, indices[i], 2, stride=2, outsize=sizes[i],\n"
+                "                                cover_all=False)",
+                "x = F.unpooling_2d(x, 2, stride=2, outsize=sizes[i], cover_all=False)"),
+    ),
+    ("chainer", "09_deeplabv3plus"): (
+        Mistake("Q9.1", ASPP_ORDER,
+                "F.concat([branch(x) for branch in self.branches], axis=1)",
+                "F.concat([branch(x) for branch in self.branches[::-1]], axis=1)"),
+        Mistake("Q9.2", DECODER_ORDER, "x = F.concat([x, self.reduce(low_level)], axis=1)",
+                "x = F.concat([self.reduce(low_level), x], axis=1)"),
     ),
 }
