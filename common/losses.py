@@ -1,8 +1,8 @@
 """Segmentation losses in NumPy: the reference the four frameworks' losses are tested against.
 
-`--loss` picks one of five training losses. Each framework's glue
-(seg_torch, seg_tf, seg_keras, seg_chainer: make_loss) writes them again with
-its own ops, with these definitions and these constants (imported from here);
+`--loss` picks one of five training losses. Each framework's losses module
+(torch_losses, tf_losses, keras_losses, chainer_losses: make_loss) writes them
+again with its own ops, with these definitions and these constants (imported from here);
 tests/test_losses.py checks that all four equal this file to 1e-5, gradients
 included. This file computes in float64 and is written for reading, not speed.
 
