@@ -13,23 +13,29 @@ weights: it only repeats what it is given.
 The original Chainer answer used a bilinear resize here; every framework in
 this suite uses true nearest neighbour (Keras: UpSampling2D(interpolation="nearest")).
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
-import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
+import keras_setup  # noqa: F401  (before keras: it picks the Keras backend, --backend)
 
 import keras
 from keras import layers
 
+from common.driver import main
+from common.runner import Step
+from keras_layers import CBR   # CBR: taught in 01_binarization
+
 
 def NearestNet(num_classes: int, width: int = 32) -> keras.Model:
+    # >>> Q3.1 enc (CBR x2), max-pool 2, mid (CBR x2), nearest upsampling x2, dec (CBR x2), head 1x1
     x = inputs = keras.Input(shape=(None, None, 3), name="image")
-    x = lab.cbr(lab.cbr(x, width, "enc-0"), width, "enc-1")
+    x = CBR(CBR(x, width, "enc-0"), width, "enc-1")
     x = layers.MaxPooling2D(2, name="pool")(x)
-    x = lab.cbr(lab.cbr(x, width, "mid-0"), width, "mid-1")
+    x = CBR(CBR(x, width, "mid-0"), width, "mid-1")
     x = layers.UpSampling2D(2, interpolation="nearest", name="upsample")(x)   # the lesson: each pixel -> 2x2
-    x = lab.cbr(lab.cbr(x, width, "dec-0"), width, "dec-1")
+    x = CBR(CBR(x, width, "dec-0"), width, "dec-1")
     logits = layers.Conv2D(num_classes, 1, name="head")(x)
     return keras.Model(inputs, logits, name="nearest")
+    # <<< Q3.1
 
 
 def build(num_outputs, args):
@@ -37,14 +43,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=2)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("03_nearest", size_multiple=2)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

@@ -11,27 +11,33 @@ exercise, by ReLU and BatchNorm.
       -> dec (CBR x 2) [B, 64, 64, 32] -> head (1x1) [B, 64, 64, 3]
 
 Keras stores the Conv2DTranspose kernel as [kH, kW, out, in]; the neutral
-weights files use PyTorch's [in, out, kH, kW] (seg_keras converts;
+weights files use PyTorch's [in, out, kH, kW] (keras_weights converts;
 docs/framework-differences.md).
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
-import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
+import keras_setup  # noqa: F401  (before keras: it picks the Keras backend, --backend)
 
 import keras
 from keras import layers
 
+from common.driver import main
+from common.runner import Step
+from keras_layers import CBR, batch_norm   # CBR: taught in 01_binarization
+
 
 def TransposedConvNet(num_classes: int, width: int = 32) -> keras.Model:
+    # >>> Q4.1 as step 3, but up: a Conv2DTranspose kernel 2 stride 2 with the ReLU, then batch_norm("up_bn")
     x = inputs = keras.Input(shape=(None, None, 3), name="image")
-    x = lab.cbr(lab.cbr(x, width, "enc-0"), width, "enc-1")
+    x = CBR(CBR(x, width, "enc-0"), width, "enc-1")
     x = layers.MaxPooling2D(2, name="pool")(x)
-    x = lab.cbr(lab.cbr(x, width, "mid-0"), width, "mid-1")
+    x = CBR(CBR(x, width, "mid-0"), width, "mid-1")
     x = layers.Conv2DTranspose(width, 2, strides=2, activation="relu", name="up")(x)   # the lesson
-    x = lab.batch_norm("up_bn")(x)
-    x = lab.cbr(lab.cbr(x, width, "dec-0"), width, "dec-1")
+    x = batch_norm("up_bn")(x)
+    x = CBR(CBR(x, width, "dec-0"), width, "dec-1")
     logits = layers.Conv2D(num_classes, 1, name="head")(x)
     return keras.Model(inputs, logits, name="transposed_conv")
+    # <<< Q4.1
 
 
 def build(num_outputs, args):
@@ -39,14 +45,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=2)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("04_transposed_conv", size_multiple=2)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

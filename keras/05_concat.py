@@ -13,26 +13,32 @@ upsampled map; a 1x1 convolution then mixes the 64 channels back to 32.
 Concatenation order is [skip, up] in all four frameworks (channel axis -1 in
 NHWC here, axis 1 in NCHW); the order matters when weights are exchanged.
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
-import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
+import keras_setup  # noqa: F401  (before keras: it picks the Keras backend, --backend)
 
 import keras
 from keras import layers
 
+from common.driver import main
+from common.runner import Step
+from keras_layers import CBR, batch_norm   # CBR: taught in 01_binarization
+
 
 def ConcatNet(num_classes: int, width: int = 32) -> keras.Model:
+    # >>> Q5.1 as step 4; concatenate [skip (enc output), upsampled] on the channel axis, then fuse: a 1x1 CBR to width
     x = inputs = keras.Input(shape=(None, None, 3), name="image")
-    skip = lab.cbr(lab.cbr(x, width, "enc-0"), width, "enc-1")
+    skip = CBR(CBR(x, width, "enc-0"), width, "enc-1")
     x = layers.MaxPooling2D(2, name="pool")(skip)
-    x = lab.cbr(lab.cbr(x, width, "mid-0"), width, "mid-1")
+    x = CBR(CBR(x, width, "mid-0"), width, "mid-1")
     x = layers.Conv2DTranspose(width, 2, strides=2, activation="relu", name="up")(x)
-    x = lab.batch_norm("up_bn")(x)
+    x = batch_norm("up_bn")(x)
     x = layers.Concatenate(axis=-1, name="concat")([skip, x])   # the lesson: [B, H, W, 32+32]
-    x = lab.cbr(x, width, "fuse", kernel_size=1)
-    x = lab.cbr(lab.cbr(x, width, "dec-0"), width, "dec-1")
+    x = CBR(x, width, "fuse", kernel_size=1)
+    x = CBR(CBR(x, width, "dec-0"), width, "dec-1")
     logits = layers.Conv2D(num_classes, 1, name="head")(x)
     return keras.Model(inputs, logits, name="concat")
+    # <<< Q5.1
 
 
 def build(num_outputs, args):
@@ -40,14 +46,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=2)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("05_concat", size_multiple=2)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

@@ -18,20 +18,27 @@ unpadded convolutions: 572 -> 388); BatchNorm in every double convolution (in
 the exercise's CBR order, Conv -> ReLU -> BN); base width 32 instead of 64,
 to fit a laptop CPU (--width 64 gives the paper's channels).
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
-import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
+import keras_setup  # noqa: F401  (before keras: it picks the Keras backend, --backend)
 
 import keras
 from keras import layers
 
+from common.driver import main
+from common.runner import Step
+from keras_layers import CBR   # CBR: taught in 01_binarization
+
 
 def double_conv(x, filters, name):
     """(Conv 3x3 -> ReLU -> BN) x 2, named <name>-0 and <name>-1 (neutral <name>.0, <name>.1)."""
-    return lab.cbr(lab.cbr(x, filters, f"{name}-0"), filters, f"{name}-1")
+    # >>> Q6.1 two CBR 3x3 to `filters`, named f"{name}-0" and f"{name}-1"
+    return CBR(CBR(x, filters, f"{name}-0"), filters, f"{name}-1")
+    # <<< Q6.1
 
 
 def UNet(num_classes: int, depth: int = 4, width: int = 32) -> keras.Model:
+    # >>> Q6.2 enc-i: depth+1 double_conv, widths doubling, pooled before each but the first; decoder: up-k (Conv2DTranspose 2x2 stride 2, halving), concatenate [skip, up], dec-k double_conv
     chans = [width * 2 ** i for i in range(depth + 1)]   # 32, 64, 128, 256, 512
     x = inputs = keras.Input(shape=(None, None, 3), name="image")
     skips = []
@@ -48,6 +55,7 @@ def UNet(num_classes: int, depth: int = 4, width: int = 32) -> keras.Model:
         x = double_conv(x, chans[i], f"dec-{k}")
     logits = layers.Conv2D(num_classes, 1, name="head")(x)
     return keras.Model(inputs, logits, name="unet")
+    # <<< Q6.2
 
 
 def add_arguments(parser):
@@ -62,15 +70,9 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=2 ** args.depth,
+    return Step("06_unet", size_multiple=2 ** args.depth,
                     extra={"depth": args.depth, "width": args.width})
 
 
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv, add_arguments)
-    return lab.run(args, step(args), lambda n: build(n, args))
-
-
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

@@ -61,14 +61,17 @@ Departures from the paper:
   trained FCN-32s, then 16s, then 8s, zero-initialised each new score layer
   and kept the final x8 upsampling fixed at bilinear.
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
-import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
+import keras_setup  # noqa: F401  (before keras: it picks the Keras backend, --backend)
 
 import keras
 from keras import layers
 
-from common.weights import bilinear_kernel  # noqa: E402 (seg_keras puts the repo root on sys.path)
+from common.driver import main
+from common.runner import Step
+from common.weights import bilinear_kernel
+from keras_layers import CBR   # CBR: taught in 01_binarization
 
 UPSAMPLING = ("upscore2", "upscore_pool4", "upscore8")   # layer names, for bilinear_upsampling
 
@@ -76,7 +79,7 @@ UPSAMPLING = ("upscore2", "upscore_pool4", "upscore8")   # layer names, for bili
 def vgg_block(x, filters, convs, name):
     """CBR x convs, named <name>-0, <name>-1, ... (neutral <name>.0, <name>.1, ...)."""
     for i in range(convs):
-        x = lab.cbr(x, filters, f"{name}-{i}")
+        x = CBR(x, filters, f"{name}-{i}")
     return x
 
 
@@ -91,6 +94,7 @@ def upsampling(channels, factor, name):
 
 
 def FCN8s(num_classes: int, widths=(32, 64, 128, 256, 256), fc_width: int = 512) -> keras.Model:
+    # >>> Q7.1 five conv blocks, fc6/fc7 as convolutions, score heads for pool3 and pool4; score of fc7 up x2 + score of pool4, up x2 + score of pool3, up x8
     w1, w2, w3, w4, w5 = widths
     x = inputs = keras.Input(shape=(None, None, 3), name="image")
     x = layers.MaxPooling2D(2)(vgg_block(x, w1, 2, "conv1"))          # 1/2
@@ -108,6 +112,7 @@ def FCN8s(num_classes: int, widths=(32, 64, 128, 256, 256), fc_width: int = 512)
                                layers.Conv2D(num_classes, 1, name="score_pool3")(pool3)])
     logits = upsampling(num_classes, 8, "upscore8")(fuse_pool3)      # FCN-8s
     return keras.Model(inputs, logits, name="fcn8s")
+    # <<< Q7.1
 
 
 def bilinear_upsampling(weights):
@@ -124,14 +129,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=32, init=bilinear_upsampling)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("07_fcn8s", size_multiple=32, init=bilinear_upsampling)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

@@ -75,12 +75,16 @@ a bias); the last decoder level keeps 48 channels and a 1x1 head gives the
 classes, like every step of this suite; no class-balanced loss (the paper
 weights classes by median frequency).
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
-import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
+import keras_setup  # noqa: F401  (before keras: it picks the Keras backend, --backend)
 
 import keras
 from keras import layers, ops
+
+from common.driver import main
+from common.runner import Step
+from keras_layers import batch_norm, conv_bn_relu
 
 
 class MaxPoolWithIndices(layers.Layer):
@@ -134,12 +138,12 @@ class MaxUnpool(layers.Layer):
 def conv_bn(x, filters, name):
     """Conv 3x3 (no bias) -> BatchNorm, no ReLU: the decoder's layer; <name>-conv, <name>-bn."""
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}-conv")(x)
-    return lab.batch_norm(f"{name}-bn")(x)
+    return batch_norm(f"{name}-bn")(x)
 
 
 def encoder_block(x, filters, name):
     """ConvBNReLU x 2, named <name>-0, <name>-1 (neutral <name>.0, <name>.1)."""
-    return lab.conv_bn_relu(lab.conv_bn_relu(x, filters, f"{name}-0"), filters, f"{name}-1")
+    return conv_bn_relu(conv_bn_relu(x, filters, f"{name}-0"), filters, f"{name}-1")
 
 
 def decoder_block(x, filters, name):
@@ -148,6 +152,7 @@ def decoder_block(x, filters, name):
 
 
 def SegNet(num_classes: int, depth: int = 3, width: int = 48) -> keras.Model:
+    # >>> Q8.1 enc blocks, each followed by a max-pool that returns its indices; decoder: unpool with the indices of the same level, then the dec block; head 1x1
     chans = [width * 2 ** i for i in range(depth)]    # 48, 96, 192
     x = inputs = keras.Input(shape=(None, None, 3), name="image")
     indices = []
@@ -161,6 +166,7 @@ def SegNet(num_classes: int, depth: int = 3, width: int = 48) -> keras.Model:
         x = decoder_block(x, chans[max(i - 1, 0)], f"dec-{i}")
     logits = layers.Conv2D(num_classes, 1, name="head")(x)
     return keras.Model(inputs, logits, name="segnet")
+    # <<< Q8.1
 
 
 def build(num_outputs, args):
@@ -168,14 +174,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=8)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("08_segnet", size_multiple=8)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

@@ -81,12 +81,16 @@ no dropout after ASPP (random masks differ between frameworks); output stride
 8 for training and testing. ASPP and decoder keep the paper's 256 channels,
 the low-level reduction its 48.
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
-import seg_keras as lab   # first: it picks the Keras backend (--backend) before keras is imported
+import keras_setup  # noqa: F401  (before keras: it picks the Keras backend, --backend)
 
 import keras
 from keras import layers, ops
+
+from common.driver import main
+from common.runner import Step
+from keras_layers import conv_bn_relu
 
 RATES = (2, 3, 4)   # ASPP's atrous rates, for an 8x8 map (see the docstring)
 
@@ -98,15 +102,15 @@ def separable_conv(x, filters, name, dilation_rate=1):
     paper's (as in MobileNet). Names: <name>.depthwise.conv.weight [C, 1, 3, 3],
     <name>.pointwise.conv.weight [C', C, 1, 1], and their .bn.
     """
-    x = lab.conv_bn_relu(x, x.shape[-1], f"{name}-depthwise", dilation_rate=dilation_rate,
+    x = conv_bn_relu(x, x.shape[-1], f"{name}-depthwise", dilation_rate=dilation_rate,
                          depthwise=True)
-    return lab.conv_bn_relu(x, filters, f"{name}-pointwise", kernel_size=1)
+    return conv_bn_relu(x, filters, f"{name}-pointwise", kernel_size=1)
 
 
 def conv_block(x, filters, name, dilation_rate=1):
     """ConvBNReLU 3x3 x 2 (rate `dilation_rate`), named <name>-0, <name>-1."""
-    x = lab.conv_bn_relu(x, filters, f"{name}-0", dilation_rate=dilation_rate)
-    return lab.conv_bn_relu(x, filters, f"{name}-1", dilation_rate=dilation_rate)
+    x = conv_bn_relu(x, filters, f"{name}-0", dilation_rate=dilation_rate)
+    return conv_bn_relu(x, filters, f"{name}-1", dilation_rate=dilation_rate)
 
 
 def encoder(x, widths=(32, 64, 128, 256)):
@@ -140,12 +144,14 @@ def image_pooling(x, filters, name):
 
 def aspp(x, filters, rates=RATES, name="aspp"):
     """Atrous spatial pyramid pooling: [B, h, w, in] -> [B, h, w, filters]."""
-    branches = [lab.conv_bn_relu(x, filters, f"{name}-branches-0", kernel_size=1)]
+    # >>> Q9.1 branches: a 1x1 conv_bn_relu, separable_conv at each rate, image_pooling; concatenate them in order, then project: 1x1 conv_bn_relu
+    branches = [conv_bn_relu(x, filters, f"{name}-branches-0", kernel_size=1)]
     branches += [separable_conv(x, filters, f"{name}-branches-{i + 1}", dilation_rate=r)
                  for i, r in enumerate(rates)]
     branches.append(image_pooling(x, filters, f"{name}-branches-{len(rates) + 1}"))
     x = layers.Concatenate(axis=-1, name=f"{name}-concat")(branches)
-    return lab.conv_bn_relu(x, filters, f"{name}-project", kernel_size=1)
+    return conv_bn_relu(x, filters, f"{name}-project", kernel_size=1)
+    # <<< Q9.1
 
 
 def resize(factor, name):
@@ -156,7 +162,7 @@ def resize(factor, name):
     tests' exact check; keras.config.floatx() while it is built) gets the same
     interpolation written out, BilinearUpSampling. The scripts run float32: UpSampling2D.
     """
-    if lab.BACKEND == "tensorflow" and keras.config.floatx() == "float64":
+    if keras.backend.backend() == "tensorflow" and keras.config.floatx() == "float64":
         return BilinearUpSampling(factor, name=name)
     return layers.UpSampling2D(factor, interpolation="bilinear", name=name)
 
@@ -201,19 +207,23 @@ class BilinearUpSampling(layers.Layer):
 
 def decoder(x, low_level, num_classes, reduced=48, width=256, name="decoder"):
     """ASPP output [B, S/8, S/8, a] + low-level [B, S/4, S/4, l] -> logits [B, S/4, S/4, C]."""
+    # >>> Q9.2 upsample x bilinearly x2; reduce: 1x1 conv_bn_relu of low_level to 48; concatenate [x, reduced low-level]; refine: two separable_conv; classifier 1x1
     x = resize(2, f"{name}-upsample")(x)
-    low_level = lab.conv_bn_relu(low_level, reduced, f"{name}-reduce", kernel_size=1)
+    low_level = conv_bn_relu(low_level, reduced, f"{name}-reduce", kernel_size=1)
     x = layers.Concatenate(axis=-1, name=f"{name}-concat")([x, low_level])
     x = separable_conv(separable_conv(x, width, f"{name}-refine-0"), width, f"{name}-refine-1")
     return layers.Conv2D(num_classes, 1, name=f"{name}-classifier")(x)
+    # <<< Q9.2
 
 
 def DeepLabV3Plus(num_classes: int) -> keras.Model:
+    # >>> Q9.2 encoder, ASPP, decoder; bilinear-upsample the logits x4 to the input side
     x = inputs = keras.Input(shape=(None, None, 3), name="image")
     features, low_level = encoder(x)
     logits = decoder(aspp(features, 256), low_level, num_classes)
     logits = resize(4, "upsample")(logits)
     return keras.Model(inputs, logits, name="deeplabv3plus")
+    # <<< Q9.2
 
 
 def build(num_outputs, args):
@@ -221,14 +231,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=8)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("09_deeplabv3plus", size_multiple=8)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs
