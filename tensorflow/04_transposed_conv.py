@@ -11,30 +11,37 @@ exercise, by ReLU and BatchNorm.
       -> dec (CBR x 2) [B, 64, 64, 32] -> head (1x1) [B, 64, 64, 3]
 
 tf.nn.conv2d_transpose takes its filter as [kH, kW, out, in]; the neutral
-weights files use PyTorch's [in, out, kH, kW], and seg_tf converts between
+weights files use PyTorch's [in, out, kH, kW], and tf_weights converts between
 them (docs/framework-differences.md).
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
 import tensorflow as tf
 
-import seg_tf as lab
+from common.driver import main
+from common.runner import Step
+# CBR: Conv -> ReLU -> BatchNorm, taught in 01_binarization
+from tf_layers import CBR, Conv2D, ConvTranspose2D, Module, Sequential, batch_norm
 
 
-class TransposedConvNet(lab.Module):
+class TransposedConvNet(Module):
     def __init__(self, num_classes: int, width: int = 32):
         super().__init__()
-        self.enc = lab.Sequential(lab.CBR(3, width), lab.CBR(width, width))
-        self.mid = lab.Sequential(lab.CBR(width, width), lab.CBR(width, width))
-        self.up = lab.ConvTranspose2D(width, width, kernel_size=2, stride=2)   # the lesson
-        self.up_bn = lab.batch_norm(width)
-        self.dec = lab.Sequential(lab.CBR(width, width), lab.CBR(width, width))
-        self.head = lab.Conv2D(width, num_classes, kernel_size=1)
+        # >>> Q4.1 as step 3, but up: a transposed convolution kernel 2 stride 2, then ReLU and up_bn
+        self.enc = Sequential(CBR(3, width), CBR(width, width))
+        self.mid = Sequential(CBR(width, width), CBR(width, width))
+        self.up = ConvTranspose2D(width, width, kernel_size=2, stride=2)   # the lesson
+        self.up_bn = batch_norm(width)
+        self.dec = Sequential(CBR(width, width), CBR(width, width))
+        self.head = Conv2D(width, num_classes, kernel_size=1)
+        # <<< Q4.1
 
     def __call__(self, x, training=False):
+        # >>> Q4.1 up, ReLU, BatchNorm where step 3 copied pixels
         x = self.mid(tf.nn.max_pool2d(self.enc(x, training), 2, 2, "VALID"), training)
         x = self.up_bn(tf.nn.relu(self.up(x)), training)
         return self.head(self.dec(x, training))
+        # <<< Q4.1
 
 
 def build(num_outputs, args):
@@ -42,14 +49,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=2)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("04_transposed_conv", size_multiple=2)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

@@ -13,30 +13,37 @@ upsampled map; a 1x1 convolution then mixes the 64 channels back to 32.
 Concatenation order is [skip, up] in all four frameworks (channel axis -1 in
 NHWC here, axis 1 in NCHW); the order matters when weights are exchanged.
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
 import tensorflow as tf
 
-import seg_tf as lab
+from common.driver import main
+from common.runner import Step
+# CBR: Conv -> ReLU -> BatchNorm, taught in 01_binarization
+from tf_layers import CBR, Conv2D, ConvTranspose2D, Module, Sequential, batch_norm
 
 
-class ConcatNet(lab.Module):
+class ConcatNet(Module):
     def __init__(self, num_classes: int, width: int = 32):
         super().__init__()
-        self.enc = lab.Sequential(lab.CBR(3, width), lab.CBR(width, width))
-        self.mid = lab.Sequential(lab.CBR(width, width), lab.CBR(width, width))
-        self.up = lab.ConvTranspose2D(width, width, kernel_size=2, stride=2)
-        self.up_bn = lab.batch_norm(width)
-        self.fuse = lab.CBR(2 * width, width, kernel_size=1)
-        self.dec = lab.Sequential(lab.CBR(width, width), lab.CBR(width, width))
-        self.head = lab.Conv2D(width, num_classes, kernel_size=1)
+        # >>> Q5.1 as step 4, plus fuse: a 1x1 CBR from 2*width to width
+        self.enc = Sequential(CBR(3, width), CBR(width, width))
+        self.mid = Sequential(CBR(width, width), CBR(width, width))
+        self.up = ConvTranspose2D(width, width, kernel_size=2, stride=2)
+        self.up_bn = batch_norm(width)
+        self.fuse = CBR(2 * width, width, kernel_size=1)
+        self.dec = Sequential(CBR(width, width), CBR(width, width))
+        self.head = Conv2D(width, num_classes, kernel_size=1)
+        # <<< Q5.1
 
     def __call__(self, x, training=False):
+        # >>> Q5.1 concatenate [skip (enc output), upsampled] on the channel axis (the last), then fuse
         skip = self.enc(x, training)
         x = self.mid(tf.nn.max_pool2d(skip, 2, 2, "VALID"), training)
         x = self.up_bn(tf.nn.relu(self.up(x)), training)
         x = tf.concat([skip, x], axis=-1)   # the lesson: [B, H, W, 32+32]
         return self.head(self.dec(self.fuse(x, training), training))
+        # <<< Q5.1
 
 
 def build(num_outputs, args):
@@ -44,14 +51,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=2)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("05_concat", size_multiple=2)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

@@ -18,32 +18,40 @@ unpadded convolutions: 572 -> 388); BatchNorm in every double convolution (in
 the exercise's CBR order, Conv -> ReLU -> BN); base width 32 instead of 64,
 to fit a laptop CPU (--width 64 gives the paper's channels).
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
 import tensorflow as tf
 
-import seg_tf as lab
+from common.driver import main
+from common.runner import Step
+# CBR: Conv -> ReLU -> BatchNorm, taught in 01_binarization
+from tf_layers import CBR, Conv2D, ConvTranspose2D, Module, Sequential
 
 
 def double_conv(in_channels, out_channels):
     """(Conv 3x3 -> ReLU -> BN) x 2, named <block>.0 and <block>.1."""
-    return lab.Sequential(lab.CBR(in_channels, out_channels), lab.CBR(out_channels, out_channels))
+    # >>> Q6.1 two CBR 3x3, the first to out_channels
+    return Sequential(CBR(in_channels, out_channels), CBR(out_channels, out_channels))
+    # <<< Q6.1
 
 
-class UNet(lab.Module):
+class UNet(Module):
     def __init__(self, num_classes: int, depth: int = 4, width: int = 32):
         super().__init__()
+        # >>> Q6.2 enc: depth+1 double_conv, widths doubling; up: transposed conv 2x2 stride 2 halving; dec: double_conv
         chans = [width * 2 ** i for i in range(depth + 1)]   # 32, 64, 128, 256, 512
-        # plain lists of layers: tf.Module tracks them, seg_tf names them enc.0, enc.1, ...
+        # plain lists of layers: tf.Module tracks them, tf_layers names them enc.0, enc.1, ...
         self.enc = [double_conv(3, chans[0])] + [double_conv(chans[i], chans[i + 1])
                                                  for i in range(depth)]
         # decoder, deepest level first
-        self.up = [lab.ConvTranspose2D(chans[i + 1], chans[i], 2, stride=2)
+        self.up = [ConvTranspose2D(chans[i + 1], chans[i], 2, stride=2)
                    for i in reversed(range(depth))]
         self.dec = [double_conv(2 * chans[i], chans[i]) for i in reversed(range(depth))]
-        self.head = lab.Conv2D(chans[0], num_classes, kernel_size=1)
+        self.head = Conv2D(chans[0], num_classes, kernel_size=1)
+        # <<< Q6.2
 
     def __call__(self, x, training=False):
+        # >>> Q6.2 keep each encoder output; decoder: concatenate [skip, up(x)], then dec
         skips = []
         for i, block in enumerate(self.enc):
             x = block(x if i == 0 else tf.nn.max_pool2d(x, 2, 2, "VALID"), training)
@@ -52,6 +60,7 @@ class UNet(lab.Module):
         for up, dec in zip(self.up, self.dec):
             x = dec(tf.concat([skips.pop(), up(x)], axis=-1), training)
         return self.head(x)
+        # <<< Q6.2
 
 
 def add_arguments(parser):
@@ -66,15 +75,9 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=2 ** args.depth,
-                    extra={"depth": args.depth, "width": args.width})
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv, add_arguments)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("06_unet", size_multiple=2 ** args.depth,
+                extra={"depth": args.depth, "width": args.width})
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

@@ -1,123 +1,88 @@
 """Step 7: FCN-8s (Long, Shelhamer and Darrell, 2015) -- coarse scores, refined by skips.
 
-A classification network becomes a segmentation network when its fully
-connected layers are read as convolutions: fc6 and fc7 then score every cell
-of a coarse grid instead of the whole image, and a 1x1 convolution (score_fr)
-turns each cell into class scores. That grid is 1/32 of the input (output
-stride 32): semantically strong but coarse. FCN-8s refines it in two steps,
-each an upsampling by 2 (a transposed convolution) followed by the ADDITION
-of class scores read off a finer map with a 1x1 convolution: pool4 (stride
-16), then pool3 (stride 8). A last transposed convolution enlarges the fused
-scores 8 times, to the input size. (Step 5 fused by concatenation; FCN adds
-scores, so every skip costs only a 1x1 convolution.)
+Fully connected layers read as convolutions (fc6, fc7) score a coarse grid
+at 1/32 of the input; FCN-8s refines it twice, each time upsampling by 2 with
+a transposed convolution and ADDING class scores read off a finer map by a
+1x1 convolution (pool4, then pool3); a last transposed convolution enlarges
+by 8. The upsamplers start as bilinear interpolation (bilinear_upsampling).
 
     x [B, 64, 64, 3]
-      conv1 (CBR x 2) -> pool [B, 32, 32,  32]
-      conv2 (CBR x 2) -> pool [B, 16, 16,  64]
-      conv3 (CBR x 3) -> pool [B,  8,  8, 128] = pool3 -> score_pool3 (1x1) [B, 8, 8, C]
-      conv4 (CBR x 3) -> pool [B,  4,  4, 256] = pool4 -> score_pool4 (1x1) [B, 4, 4, C]
-      conv5 (CBR x 3) -> pool [B,  2,  2, 256] = pool5
-      fc6 (conv 3x3) -> ReLU -> fc7 (conv 1x1) -> ReLU [B, 2, 2, 512]
-      score_fr (1x1) [B, 2, 2, C]
-      upscore2      (transposed 4x4, stride 2, pad 1) [B, 4, 4, C]   + score_pool4
-      upscore_pool4 (transposed 4x4, stride 2, pad 1) [B, 8, 8, C]   + score_pool3
-      upscore8      (transposed 16x16, stride 8, pad 4) [B, 64, 64, C]  logits
-                                                   S must be divisible by 32
+      conv1, conv2 (CBR x 2 each), conv3..conv5 (CBR x 3 each), each -> pool
+        pool3 [B, 8, 8, 128] -> score_pool3 (1x1) [B, 8, 8, C]
+        pool4 [B, 4, 4, 256] -> score_pool4 (1x1) [B, 4, 4, C]
+        pool5 [B, 2, 2, 256] -> fc6 (3x3) -> ReLU -> fc7 (1x1) -> ReLU -> score_fr [B, 2, 2, C]
+      upscore2 (transposed 4x4, stride 2, pad 1)      [B, 4, 4, C] + score_pool4
+      upscore_pool4 (transposed 4x4, stride 2, pad 1) [B, 8, 8, C] + score_pool3
+      upscore8 (transposed 16x16, stride 8, pad 4)    [B, 64, 64, C]  S divisible by 32
 
-Receptive fields (3x3 convolutions, 2x2 pooling): a score_pool3 cell sees
-44x44 input pixels, a score_pool4 cell 100x100, a score_fr cell 276x276 --
-more than the whole 64x64 image: the coarse path knows what, the skips where.
-
-The upsampling layers start as bilinear interpolation, as in the paper:
-step(args) passes Step(init=bilinear_upsampling), which replaces their weights
-in the neutral initial weights (common.weights.bilinear_kernel, class c to
-class c, other pairs zero), so every framework starts from the same kernels.
-The neutral layout is PyTorch's IOHW; seg_tf stores a transposed
-convolution's filter as [k, k, out, in] and converts on the way in.
-A transposed convolution with kernel 2f, stride f and padding f/2 carrying
-that kernel IS bilinear upsampling by f with half-pixel centres (as
-tf.image.resize(method="bilinear")), except in the outermost f/2 rows and
-columns, which it fades towards zero instead of clamping. Training then
-adapts all three.
-
-TensorFlow notes:
-- The padding f/2 of the transposed convolutions is passed explicitly to
-  tf.nn.conv2d_transpose (seg_tf.ConvTranspose2D). For these even f,
-  padding="SAME" with output side in*f would crop the same f/2 per side;
-  explicit padding says what PyTorch's padding=f/2 says.
-- Max pooling after CBR blocks meets ties: where a 2x2 window has four
-  negative pre-activations, the ReLU gives four zeros and BatchNorm four
-  equal values. tf.nn.max_pool2d's gradient goes to the first maximum in
-  row-major order, as PyTorch's does, so gradients agree (checked inside
-  tf.function on a tensor full of exact ties).
-
-Departures from the paper:
-- Padding: every convolution pads ("same") and the transposed convolutions
-  pad (k - stride)/2, so with a side divisible by 32 all maps line up exactly
-  (8 = 2 x 4, 4 = 2 x 2, 64 = 8 x 8). The paper instead pads the input by
-  100 pixels (its VGG convolutions did not pad) and crops each upsampled map
-  to its skip and to the input (Caffe Crop layers).
-- No ImageNet weights: trained from scratch; widths 32-64-128-256-256
-  (VGG16: 64-128-256-512-512) with VGG16's 2-2-3-3-3 convolutions per block;
-  fc6 is 3x3 with 512 channels (VGG16: 7x7, 4096): on the 2x2 pool5 map a 3x3
-  with padding 1 already sees every cell.
-- BatchNorm in the conv blocks (the exercise's CBR, Conv -> ReLU -> BN);
-  VGG had none. None in fc6/fc7: with a 32x32 input pool5 is 1x1, and one
-  value per channel (batch 1) gives BatchNorm no statistics. No dropout
-  after fc6/fc7: its random masks differ between frameworks.
-- The three stages are trained at once, all three upsamplers learned, and
-  the score_pool layers start like every other convolution; the paper
-  trained FCN-32s, then 16s, then 8s, zero-initialised each new score layer
-  and kept the final x8 upsampling fixed at bilinear.
+Departures from the paper: "same" padding instead of its 100-pixel pad and
+crops; trained from scratch, VGG16's 2-2-3-3-3 blocks narrower (32 to 256)
+with the exercise's CBR (Conv -> ReLU -> BatchNorm), fc6 3x3 with 512
+channels; no dropout; the three stages trained at once. Why, and the
+receptive fields: docs/lessons/07_fcn8s.md.
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
 import tensorflow as tf
 
-import seg_tf as lab
-from common.weights import bilinear_kernel  # noqa: E402 (seg_tf puts the repo root on sys.path)
+from common.driver import main
+from common.runner import Step
+from common.weights import bilinear_kernel
+# CBR: Conv -> ReLU -> BatchNorm, taught in 01_binarization
+from tf_layers import CBR, Conv2D, ConvTranspose2D, Module, Sequential
 
 UPSAMPLING = ("upscore2", "upscore_pool4", "upscore8")   # layer names, for bilinear_upsampling
 
 
 def vgg_block(in_channels, out_channels, convs):
     """CBR x convs (the first changes the channels), named <block>.0, <block>.1, ..."""
-    return lab.Sequential(lab.CBR(in_channels, out_channels),
-                          *[lab.CBR(out_channels, out_channels) for _ in range(convs - 1)])
+    return Sequential(CBR(in_channels, out_channels),
+                      *[CBR(out_channels, out_channels) for _ in range(convs - 1)])
 
 
 def upsampling(channels, factor):
     """Transposed conv enlarging exactly `factor` times: kernel 2f, stride f, pad f/2, no bias.
 
     Output side (in - 1) * f - 2 * (f/2) + 2f = in * f. No bias, as in the paper.
+    The padding f/2 is passed explicitly to tf.nn.conv2d_transpose
+    (tf_layers.ConvTranspose2D). For these even f, padding="SAME" with output
+    side in*f would crop the same f/2 per side; explicit padding says what
+    PyTorch's padding=f/2 says.
     """
-    return lab.ConvTranspose2D(channels, channels, 2 * factor, stride=factor,
-                               padding=factor // 2, bias=False)
+    return ConvTranspose2D(channels, channels, 2 * factor, stride=factor,
+                           padding=factor // 2, bias=False)
 
 
 def pool(x):
+    """2x2 max pooling. After CBR blocks it meets ties: where a window has four negative
+    pre-activations, the ReLU gives four zeros and BatchNorm four equal values.
+    tf.nn.max_pool2d's gradient goes to the first maximum in row-major order, as PyTorch's
+    does, so gradients agree (checked inside tf.function on a tensor full of exact ties)."""
     return tf.nn.max_pool2d(x, 2, 2, "VALID")
 
 
-class FCN8s(lab.Module):
+class FCN8s(Module):
     def __init__(self, num_classes: int, widths=(32, 64, 128, 256, 256), fc_width: int = 512):
         super().__init__()
+        # >>> Q7.1 five conv blocks, fc6/fc7 as convolutions, score heads for pool3 and pool4, bilinear-initialised transposed convolutions
         w1, w2, w3, w4, w5 = widths
         self.conv1 = vgg_block(3, w1, 2)
         self.conv2 = vgg_block(w1, w2, 2)
         self.conv3 = vgg_block(w2, w3, 3)
         self.conv4 = vgg_block(w3, w4, 3)
         self.conv5 = vgg_block(w4, w5, 3)
-        self.fc6 = lab.Conv2D(w5, fc_width, 3)               # VGG's first fully connected layer
-        self.fc7 = lab.Conv2D(fc_width, fc_width, 1)         # ... and its second
-        self.score_fr = lab.Conv2D(fc_width, num_classes, 1)
-        self.score_pool4 = lab.Conv2D(w4, num_classes, 1)
-        self.score_pool3 = lab.Conv2D(w3, num_classes, 1)
+        self.fc6 = Conv2D(w5, fc_width, 3)               # VGG's first fully connected layer
+        self.fc7 = Conv2D(fc_width, fc_width, 1)         # ... and its second
+        self.score_fr = Conv2D(fc_width, num_classes, 1)
+        self.score_pool4 = Conv2D(w4, num_classes, 1)
+        self.score_pool3 = Conv2D(w3, num_classes, 1)
         self.upscore2 = upsampling(num_classes, 2)
         self.upscore_pool4 = upsampling(num_classes, 2)
         self.upscore8 = upsampling(num_classes, 8)
+        # <<< Q7.1
 
     def __call__(self, x, training=False):
+        # >>> Q7.1 score of fc7 up x2 + score of pool4, up x2 + score of pool3, up x8
         x = pool(self.conv1(x, training))                # 1/2
         x = pool(self.conv2(x, training))                # 1/4
         pool3 = pool(self.conv3(x, training))            # 1/8
@@ -128,10 +93,20 @@ class FCN8s(lab.Module):
         fuse_pool4 = self.upscore2(score) + self.score_pool4(pool4)   # FCN-16s: this x16
         fuse_pool3 = self.upscore_pool4(fuse_pool4) + self.score_pool3(pool3)
         return self.upscore8(fuse_pool3)                 # FCN-8s
+        # <<< Q7.1
 
 
 def bilinear_upsampling(weights):
-    """Step.init: the neutral initial weights with every upsampling layer set to bilinear."""
+    """Step.init: the neutral initial weights with every upsampling layer set to bilinear.
+
+    As in the paper, the upsamplers start as bilinear interpolation: class c to class c,
+    other pairs zero (common.weights.bilinear_kernel), the same kernels in every framework
+    (the neutral layout is PyTorch's IOHW; tf_weights turns it into TF's [k, k, out, in]).
+    A transposed convolution with kernel 2f, stride f and padding f/2 carrying that kernel
+    IS bilinear upsampling by f with half-pixel centres (tf.image.resize(method="bilinear")),
+    except in the outermost f/2 rows and columns, which it fades towards zero instead of
+    clamping. Training then adapts all three.
+    """
     out = dict(weights)
     for layer in UPSAMPLING:
         in_channels, out_channels, k, _ = out[f"{layer}.weight"].shape   # neutral IOHW
@@ -144,14 +119,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=32, init=bilinear_upsampling)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("07_fcn8s", size_multiple=32, init=bilinear_upsampling)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs

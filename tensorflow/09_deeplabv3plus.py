@@ -1,124 +1,75 @@
 """Step 9: DeepLabv3+ (Chen, Zhu, Papandreou, Schroff and Adam, 2018), small.
 
-Three ideas on top of an encoder-decoder:
-- Atrous (dilated) convolution: a 3x3 kernel with its taps `rate` pixels
-  apart sees a (2*rate+1)^2 window for the same 9 weights. The encoder stops
-  striding at 1/8 (output stride 8): its last stage, which a classifier
-  would run at 1/16 after one more pooling, keeps 1/8 and uses rate 2, so
-  its filters span as far as they would have, on a map twice as fine.
-- ASPP (atrous spatial pyramid pooling): five branches look at the same map
-  at different scales -- a 1x1 convolution, three 3x3 atrous convolutions
-  (rates 2, 3, 4) and the image's average (image pooling) -- and a 1x1
-  convolution (project) mixes their concatenation.
-- The v3+ decoder: the ASPP output, upsampled bilinearly to stride 4, is
-  concatenated with the encoder's stride-4 features (low-level: edges,
-  spots), reduced first by a 1x1 convolution so they do not outweigh it;
-  two 3x3 convolutions refine, a 1x1 classifier scores, and a bilinear
-  upsampling by 4 returns to the input size.
-The 3x3 convolutions of ASPP and the decoder are depthwise-separable
-(SeparableConv), as in the paper: a depthwise 3x3 (one filter per channel,
-tf.nn.depthwise_conv2d; neutral weight [C, 1, 3, 3] as PyTorch's
-groups=channels stores it, seg_tf.DepthwiseConv2D) then a pointwise 1x1 that
-mixes channels; 9C + C*C' weights instead of 9C*C'.
+Atrous (dilated) convolutions keep the encoder at 1/8 (output stride 8) with
+the reach of a deeper one; ASPP looks at that map at several scales (a 1x1
+convolution, three atrous rates, the image's average); the v3+ decoder joins
+the upsampled result with low-level features at 1/4. ASPP's and the
+decoder's 3x3 convolutions are depthwise-separable (SeparableConv).
 
     x [B, 64, 64, 3]
-      encoder.stem   (ConvBNReLU 3x3 x 2)                 [B, 64, 64,  32] -> pool
-      encoder.block1 (ConvBNReLU 3x3 x 2)                 [B, 32, 32,  64] -> pool
-      encoder.block2 (ConvBNReLU 3x3 x 2) = low-level     [B, 16, 16, 128] -> pool   (stride 4)
-      encoder.block3 (ConvBNReLU 3x3 x 2)                 [B,  8,  8, 256]           (stride 8)
-      encoder.block4 (ConvBNReLU 3x3 rate 2 x 2)          [B,  8,  8, 256]  no pool: atrous
-      aspp.branches.0 (ConvBNReLU 1x1)                    [B,  8,  8, 256]
-      aspp.branches.1..3 (SeparableConv, rates 2, 3, 4)   [B,  8,  8, 256] each
-      aspp.branches.4 (ImagePooling: mean -> 1x1 conv -> ReLU -> copied to 8x8)
-      concat [B, 8, 8, 1280] -> aspp.project (ConvBNReLU 1x1) [B, 8, 8, 256]
-      decoder: bilinear x2 [B, 16, 16, 256], reduce (ConvBNReLU 1x1) low-level [B, 16, 16, 48]
-        concat [aspp, low-level] [B, 16, 16, 304] -> refine (SeparableConv x 2) [B, 16, 16, 256]
-        -> classifier (1x1) [B, 16, 16, C] -> bilinear x4 [B, 64, 64, C]
-                                                   S must be divisible by 8
+      encoder: stem, block1, block2 (= low-level, stride 4), block3 (stride 8),
+               block4 (atrous rate 2, still stride 8)     [B, 8, 8, 256]
+      aspp: branches 1x1 | SeparableConv rates 2, 3, 4 | ImagePooling
+            concat [B, 8, 8, 1280] -> project (1x1)       [B, 8, 8, 256]
+      decoder: bilinear x2, concat [aspp, reduce(low-level) 48] [B, 16, 16, 304]
+               -> refine (SeparableConv x 2) -> classifier [B, 16, 16, C]
+      bilinear x4                                         [B, 64, 64, C]  S divisible by 8
 
-Receptive field: an encoder output cell sees 132x132 input pixels (block4's
-rate 2 adds 64, as two 3x3 convolutions after one more pooling would), a
-rate-4 ASPP cell 196x196, the image pooling branch all of it.
-
-Why output stride 8 at 64x64: at stride 16 the map would be 4x4, and a 3x3
-filter with rate 4 there has all 8 outer taps in the zero padding: it
-degenerates to a 1x1 filter, the failure the paper describes for rates close
-to the map size. (The paper trains at stride 16: stride 8 quadruples the
-cost of its last blocks at 513x513; at 64x64 an 8x8 map is cheap.) Why rates
-2, 3, 4: the paper's rates 6, 12, 18 on its 33x33 map (513-pixel crops at
-stride 16) keep 77%, 57% and 40% of their taps inside the map on average; on
-our 8x8 map rates 2, 3, 4 keep 69%, 56% and 44% (rate 1: 84%, rate 6: 25%).
-The rates are fixed: they suit --size 64.
-
-Choices that keep the four frameworks equal:
-- Downsampling by 2x2 max pooling, not by strided convolutions (the paper's
-  Xception strides its separable convolutions, ResNet its 3x3 ones). For a
-  stride-2 3x3 convolution on an even side, PyTorch pads 1 pixel on each
-  side (the bottom one unused), TensorFlow's and Keras's "same" pad 0 at the
-  top and 1 at the bottom: their windows are one pixel apart. The stride-1
-  convolutions here, dilated or not, use "SAME", which for an odd kernel
-  pads rate * (k // 2) on every side, as PyTorch's padding does.
-- Bilinear resizing with half-pixel centres: tf.image.resize(method=
-  "bilinear", antialias=False) computes the source coordinate
-  (dst + 0.5) * in/out - 0.5 and clamps at the border, as PyTorch's
-  F.interpolate(align_corners=False) does. (TF1's tf.image.resize_bilinear
-  defaulted to align_corners=False WITHOUT half-pixel centres, a third
-  convention; antialias only matters when shrinking.)
-- The image pooling branch has no BatchNorm (the paper's has): its map is 1x1,
-  so with batch 1 BatchNorm would see one value per channel and have no
-  statistics; its 1x1 convolution keeps its bias instead. Bilinear upsampling
-  of a 1x1 map copies the value everywhere, so we write it as a copy
-  (tf.broadcast_to; its gradient sums over the copies).
-- Concatenation orders: ASPP branches 0..4; decoder [aspp, low-level]
-  (along the last axis in NHWC, the channel axis 1 in PyTorch).
-
-Departures from the paper: a small plain encoder of ordinary 3x3
-convolutions, widths 32 to 256, no residual connections, no ImageNet weights
-(the paper: ResNet-101, or an Xception whose convolutions are separable too,
-up to 2048 channels; an all-separable version of this small encoder learned
-markedly slower in our 300-iteration runs);
-no dropout after ASPP (random masks differ between frameworks); output stride
-8 for training and testing. ASPP and decoder keep the paper's 256 channels,
-the low-level reduction its 48.
+Departures from the paper: a small plain encoder (3x3 convolutions, 32 to 256
+channels, no residuals, no ImageNet weights), output stride 8 with rates
+2, 3, 4 (for an 8x8 map), max pooling to downsample, no BatchNorm in image
+pooling, no dropout. Why each choice (and the receptive fields):
+docs/lessons/09_deeplabv3plus.md.
 """
-import ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
+import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
 import tensorflow as tf
 
-import seg_tf as lab
+from common.driver import main
+from common.runner import Step
+from tf_layers import Conv2D, ConvBNReLU, Module, Sequential
 
 RATES = (2, 3, 4)   # ASPP's atrous rates, for an 8x8 map (see the docstring)
 
 
-class SeparableConv(lab.Module):
+class SeparableConv(Module):
     """Depthwise 3x3 (rate d) -> BN -> ReLU, then pointwise 1x1 -> BN -> ReLU.
 
     The extra BatchNorm and ReLU after the depthwise convolution are the
-    paper's (as in MobileNet). Neutral names: <block>.depthwise.conv.weight
-    [C, 1, 3, 3], <block>.pointwise.conv.weight [C', C, 1, 1], and their .bn.
+    paper's (as in MobileNet). The depthwise one is tf.nn.depthwise_conv2d
+    (tf_layers.DepthwiseConv2D), its neutral weight [C, 1, 3, 3] as PyTorch's
+    groups=channels stores it; 9C + C*C' weights instead of 9C*C'. Neutral
+    names: <block>.depthwise.conv.weight [C, 1, 3, 3], <block>.pointwise.conv.weight
+    [C', C, 1, 1], and their .bn.
     """
 
     def __init__(self, in_channels: int, out_channels: int, dilation: int = 1):
         super().__init__()
-        self.depthwise = lab.ConvBNReLU(in_channels, in_channels, 3, dilation=dilation,
-                                        groups=in_channels)
-        self.pointwise = lab.ConvBNReLU(in_channels, out_channels, 1)
+        self.depthwise = ConvBNReLU(in_channels, in_channels, 3, dilation=dilation,
+                                    groups=in_channels)
+        self.pointwise = ConvBNReLU(in_channels, out_channels, 1)
 
     def __call__(self, x, training=False):
         return self.pointwise(self.depthwise(x, training), training)
 
 
 def conv_block(in_channels, out_channels, dilation=1):
-    """ConvBNReLU 3x3 x 2 (rate `dilation`), named <block>.0, <block>.1."""
-    return lab.Sequential(lab.ConvBNReLU(in_channels, out_channels, dilation=dilation),
-                          lab.ConvBNReLU(out_channels, out_channels, dilation=dilation))
+    """ConvBNReLU 3x3 x 2 (rate `dilation`), named <block>.0, <block>.1.
+
+    Stride 1, dilated or not, with "SAME": for an odd kernel it pads rate * (k // 2) on
+    every side, as PyTorch's padding does. (A stride-2 3x3 convolution would not match:
+    on an even side "SAME" pads 0 at the top and 1 at the bottom, PyTorch 1 on each side;
+    hence max pooling to downsample.)
+    """
+    return Sequential(ConvBNReLU(in_channels, out_channels, dilation=dilation),
+                      ConvBNReLU(out_channels, out_channels, dilation=dilation))
 
 
 def pool(x):
     return tf.nn.max_pool2d(x, 2, 2, "VALID")
 
 
-class Encoder(lab.Module):
+class Encoder(Module):
     """[B, S, S, 3] -> features [B, S/8, S/8, 256] and low-level features [B, S/4, S/4, 128]."""
 
     def __init__(self, widths=(32, 64, 128, 256)):
@@ -139,35 +90,48 @@ class Encoder(lab.Module):
         return self.block4(x, training), low_level       # still 1/8
 
 
-class ImagePooling(lab.Module):
-    """Global average -> 1x1 conv (with bias, no BatchNorm) -> ReLU -> copied to every position."""
+class ImagePooling(Module):
+    """Global average -> 1x1 conv (with bias, no BatchNorm) -> ReLU -> copied to every position.
+
+    Bilinear upsampling of a 1x1 map copies the value everywhere, so it is written as a
+    copy (tf.broadcast_to; its gradient sums over the copies).
+    """
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
-        self.conv = lab.Conv2D(in_channels, out_channels, kernel_size=1)
+        self.conv = Conv2D(in_channels, out_channels, kernel_size=1)
 
     def __call__(self, x, training=False):
         y = tf.nn.relu(self.conv(tf.reduce_mean(x, axis=[1, 2], keepdims=True)))  # [B, 1, 1, out]
         return tf.broadcast_to(y, tf.concat([tf.shape(x)[:3], tf.shape(y)[3:]], axis=0))
 
 
-class ASPP(lab.Module):
+class ASPP(Module):
     """Atrous spatial pyramid pooling: [B, h, w, in] -> [B, h, w, out]."""
 
     def __init__(self, in_channels: int, out_channels: int, rates=RATES):
         super().__init__()
-        self.branches = ([lab.ConvBNReLU(in_channels, out_channels, 1)] +
+        # >>> Q9.1 branches: a 1x1 ConvBNReLU, SeparableConv at each rate, ImagePooling; project: 1x1 ConvBNReLU
+        self.branches = ([ConvBNReLU(in_channels, out_channels, 1)] +
                          [SeparableConv(in_channels, out_channels, dilation=r) for r in rates] +
                          [ImagePooling(in_channels, out_channels)])
-        self.project = lab.ConvBNReLU(len(self.branches) * out_channels, out_channels, 1)
+        self.project = ConvBNReLU(len(self.branches) * out_channels, out_channels, 1)
+        # <<< Q9.1
 
     def __call__(self, x, training=False):
+        # >>> Q9.1 concatenate the branches in order on the channel axis (the last), then project
         return self.project(tf.concat([branch(x, training) for branch in self.branches], axis=-1),
                             training)
+        # <<< Q9.1
 
 
 def resize(x, size):
     """Bilinear, half-pixel centres (PyTorch's align_corners=False); size = (height, width).
+
+    tf.image.resize(method="bilinear", antialias=False) computes the source coordinate
+    (dst + 0.5) * in/out - 0.5 and clamps at the border, as F.interpolate(align_corners=False)
+    does. (TF1's tf.image.resize_bilinear defaulted to align_corners=False WITHOUT half-pixel
+    centres, a third convention; antialias only matters when shrinking.)
 
     tf.image.resize's bilinear kernel computes and returns float32 whatever the input, so
     for a float64 network (the parity tests' exact check) the same interpolation is written
@@ -191,24 +155,28 @@ def _interpolation_matrix(n_in, n_out, dtype):
     return tf.one_hot(i0, n_in, dtype=dtype) * (1 - frac) + tf.one_hot(i1, n_in, dtype=dtype) * frac
 
 
-class Decoder(lab.Module):
+class Decoder(Module):
     """ASPP output [B, S/8, S/8, a] + low-level [B, S/4, S/4, l] -> logits [B, S/4, S/4, C]."""
 
     def __init__(self, num_classes: int, aspp_channels: int = 256, low_channels: int = 128,
                  reduced: int = 48, width: int = 256):
         super().__init__()
-        self.reduce = lab.ConvBNReLU(low_channels, reduced, 1)
-        self.refine = lab.Sequential(SeparableConv(aspp_channels + reduced, width),
-                                     SeparableConv(width, width))
-        self.classifier = lab.Conv2D(width, num_classes, kernel_size=1)
+        # >>> Q9.2 reduce: 1x1 ConvBNReLU to 48; refine: two SeparableConv; classifier 1x1
+        self.reduce = ConvBNReLU(low_channels, reduced, 1)
+        self.refine = Sequential(SeparableConv(aspp_channels + reduced, width),
+                                 SeparableConv(width, width))
+        self.classifier = Conv2D(width, num_classes, kernel_size=1)
+        # <<< Q9.2
 
     def __call__(self, x, low_level, training=False):
+        # >>> Q9.2 bilinear-resize x to low_level's side, concatenate [x, reduced low-level], refine, classify
         x = resize(x, tf.shape(low_level)[1:3])
         x = tf.concat([x, self.reduce(low_level, training)], axis=-1)
         return self.classifier(self.refine(x, training))
+        # <<< Q9.2
 
 
-class DeepLabV3Plus(lab.Module):
+class DeepLabV3Plus(Module):
     def __init__(self, num_classes: int):
         super().__init__()
         self.encoder = Encoder()
@@ -216,9 +184,11 @@ class DeepLabV3Plus(lab.Module):
         self.decoder = Decoder(num_classes)
 
     def __call__(self, x, training=False):
+        # >>> Q9.2 encoder, ASPP, decoder; bilinear-resize the logits to the input side
         features, low_level = self.encoder(x, training)
         logits = self.decoder(self.aspp(features, training), low_level, training)
         return resize(logits, tf.shape(x)[1:3])
+        # <<< Q9.2
 
 
 def build(num_outputs, args):
@@ -226,14 +196,8 @@ def build(num_outputs, args):
 
 
 def step(args):
-    return lab.Step(lab.step_name(__file__), size_multiple=8)
-
-
-@lab.exit_on_user_error
-def main(argv=None):
-    args = lab.parse_args(__file__, __doc__, argv)
-    return lab.run(args, step(args), lambda n: build(n, args))
+    return Step("09_deeplabv3plus", size_multiple=8)
 
 
 if __name__ == "__main__":
-    main()
+    main(__name__)   # common/driver.py: command line, training, evaluation, outputs
