@@ -164,14 +164,14 @@ def differences(ref: dict, got: dict, quantities=QUANTITIES) -> dict:
     return {q: measure[q]() for q in quantities}
 
 
-def probe(framework, step, argv=None, seed=2, dtype="float32") -> dict:
+def probe(framework, step, argv=None, seed=2, dtype="float32", trajectory=TRAJECTORY) -> dict:
     """framework: pytorch, tensorflow, keras (the backend of this process) or chainer;
     dtype float64 for the exact reference. The weights and inputs are float32 numbers in
     both cases (a float64 network receives them exactly)."""
     if argv is None:
         argv = probe_args(step)
     trainer, st = make_trainer(framework, step, argv, dtype=dtype)
-    return probe_trainer(trainer, st, seed, dtype)
+    return probe_trainer(trainer, st, seed, dtype, trajectory)
 
 
 def probe_trainer(trainer, st, seed=2, dtype="float32", trajectory: int = TRAJECTORY) -> dict:

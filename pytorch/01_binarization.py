@@ -27,7 +27,7 @@ from torch_layers import batch_norm
 
 
 class CBR(nn.Module):
-    """Conv 3x3 (pad 1) -> ReLU -> BatchNorm: the exercise's block, used by steps 01-06.
+    """Conv 3x3 (pad 1) -> ReLU -> BatchNorm: the exercise's block, used by steps 01-07.
 
     The exercise puts BatchNorm after the ReLU; most papers (and ConvBNReLU,
     steps 08-09) put it before. We keep the exercise's order.

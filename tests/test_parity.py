@@ -6,7 +6,7 @@ subprocess) and Chainer, and each is compared with the exact result, PyTorch
 in float64 (common/parity.py explains why, and how the inputs avoid ReLU and
 max-pool near-ties). We compare parameter counts and shapes, logits with
 BatchNorm in inference and training mode, the loss, every parameter's
-gradient, the weights and running statistics after one SGD step, and the loss
+gradient, the weights and running statistics after one SGD step, and (float64) the loss
 over 20 more SGD steps.
 
 Twice, for two different questions:
@@ -50,22 +50,31 @@ def input_seed(step):
     return parity.well_conditioned_seed(step)
 
 
+# float32 without the 20-step trajectory: over 20 steps float32 rounding grows chaotically
+# (07_fcn8s ended 1.12e-3 apart on an AVX2-only CPU), which measures the processor, not the
+# framework; float64 proves the same trajectory to 1e-7 on any CPU. Dropping the float32
+# trajectories (measured then in tools/measure_parity_floors.py --columns) halves the cost of
+# this file, the suite's largest.
+STEPS_OF = {"float32": 0, "float64": parity.TRAJECTORY}
+
+
 @functools.lru_cache(maxsize=None)
 def probe(framework, step, dtype):
     seed = input_seed(step)
+    steps = STEPS_OF[dtype] if (framework, dtype) != REFERENCE else parity.TRAJECTORY
     if framework == "keras-torch":
         require("keras")
         require("pytorch")
         out = f"/tmp/parity-{os.getpid()}-{step}-{dtype}.npz"
         env = {**os.environ, "KERAS_BACKEND": "torch"}
         subprocess.run([sys.executable, str(REPO / "tests" / "parity_probe.py"), "keras", step, out,
-                        str(seed), dtype], check=True, env=env, cwd=REPO)
+                        str(seed), dtype, str(steps)], check=True, env=env, cwd=REPO)
         with np.load(out) as f:
             res = dict(f)
         os.unlink(out)
         return res
     require(framework)
-    return parity.probe(framework, step, seed=seed, dtype=dtype)
+    return parity.probe(framework, step, seed=seed, dtype=dtype, trajectory=steps)
 
 
 def pair(framework, step, dtype):
@@ -78,7 +87,7 @@ def tolerance(step, quantity, dtype):
 
 def check(framework, step, dtype, quantity):
     ref, got = pair(framework, step, dtype)
-    value, where = parity.differences(ref, got)[quantity]
+    value, where = parity.differences(ref, got, (quantity,))[quantity]
     tol = tolerance(step, quantity, dtype)
     assert value <= tol, (f"{framework} {dtype} {step}: {quantity} differs from PyTorch float64 by "
                           f"{value:.2e} at {where}, more than {tol:.1e}")
@@ -130,7 +139,7 @@ def test_same_update_and_running_statistics(framework, step, dtype):
     check(framework, step, dtype, "update")
 
 
-@cases
+@_cases(("float64",))
 def test_same_trajectory(framework, step, dtype):
     check(framework, step, dtype, "trajectory")
 

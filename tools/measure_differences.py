@@ -5,8 +5,8 @@
 
 Each row runs the real frameworks' ops on the same NumPy inputs (fixed seeds,
 CPU, float32) twice: with each framework's DEFAULTS ("before") and with this
-suite's settings, through the glue modules (seg_torch, seg_tf, seg_keras,
-seg_chainer) where they provide them ("after"). Every number is measured
+suite's settings, through the framework modules (torch_*, tf_*, keras_*,
+chainer_*: layers, losses, weights, trainer) where they provide them ("after"). Every number is measured
 against one reference:
 
 - outputs and running statistics: PyTorch in float64 with the suite's settings
@@ -147,7 +147,7 @@ def torch_bn(bn, x, p):
 
 
 def tf_bn(bn, x, p):
-    """The same for seg_tf.BatchNorm (NHWC inside)."""
+    """The same for tf_layers.BatchNorm (NHWC inside)."""
     for k in ("gamma", "beta", "mean", "var"):
         getattr(bn, k).assign(p[k])
     y = bn(to_layout(x.transpose(0, 2, 3, 1), "NHWC"), training=True)
@@ -654,7 +654,7 @@ def loss_case(task, seed=6):
 
 
 def glue_loss(fw, task, logits, y):
-    """The suite's --loss ce with ignore_index, through the framework's glue."""
+    """The suite's --loss ce with ignore_index, through the framework's losses module."""
     fn = glue(fw).make_loss("ce", task, IGNORE)
     if fw == "pytorch":
         import torch
@@ -664,8 +664,8 @@ def glue_loss(fw, task, logits, y):
         return float(fn(tf.constant(logits.transpose(0, 2, 3, 1)), tf.constant(y)))
     if fw == "keras":
         ops = glue("keras").ops
-        return float(ops.convert_to_numpy(fn(ops.convert_to_tensor(y),
-                                              ops.convert_to_tensor(logits.transpose(0, 2, 3, 1)))))
+        return float(ops.convert_to_numpy(fn(ops.convert_to_tensor(logits.transpose(0, 2, 3, 1)),
+                                              ops.convert_to_tensor(y))))
     return float(fn(logits, y).array)
 
 
@@ -764,7 +764,7 @@ def rows(unet_argv=()):
     if not has("pytorch"):
         raise RuntimeError("the reference is PyTorch (float64): install torch")
     for fw in FRAMEWORKS:
-        glue(fw)                 # seg_chainer first makes Chainer importable on NumPy 2
+        glue(fw)                 # chainer_layers first makes Chainer importable on NumPy 2
     import torch
     threads = torch.get_num_threads()
     # One thread: these tensors are tiny, and PyTorch's threads spinning against
