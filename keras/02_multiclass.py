@@ -21,7 +21,7 @@ import keras
 from keras import layers, ops
 
 from common.driver import main
-from keras_layers import CBR   # taught in 01_binarization
+from keras_layers import CBR   # CBR: Conv -> ReLU -> BatchNorm, taught in 01_binarization
 
 
 def MulticlassNet(num_classes: int, width: int = 32) -> keras.Model:

@@ -22,7 +22,7 @@ from keras import layers
 
 from common.driver import main
 from common.runner import Step
-from keras_layers import CBR, batch_norm   # CBR: taught in 01_binarization
+from keras_layers import CBR, batch_norm   # CBR: Conv -> ReLU -> BatchNorm, taught in 01_binarization
 
 
 def ConcatNet(num_classes: int, width: int = 32) -> keras.Model:

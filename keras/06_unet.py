@@ -27,7 +27,7 @@ from keras import layers
 
 from common.driver import main
 from common.runner import Step
-from keras_layers import CBR   # CBR: taught in 01_binarization
+from keras_layers import CBR   # CBR: Conv -> ReLU -> BatchNorm, taught in 01_binarization
 
 
 def double_conv(x, filters, name):
@@ -71,7 +71,7 @@ def build(num_outputs, args):
 
 def step(args):
     return Step("06_unet", size_multiple=2 ** args.depth,
-                    extra={"depth": args.depth, "width": args.width})
+                extra={"depth": args.depth, "width": args.width})
 
 
 if __name__ == "__main__":

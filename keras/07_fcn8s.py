@@ -1,65 +1,25 @@
 """Step 7: FCN-8s (Long, Shelhamer and Darrell, 2015) -- coarse scores, refined by skips.
 
-A classification network becomes a segmentation network when its fully
-connected layers are read as convolutions: fc6 and fc7 then score every cell
-of a coarse grid instead of the whole image, and a 1x1 convolution (score_fr)
-turns each cell into class scores. That grid is 1/32 of the input (output
-stride 32): semantically strong but coarse. FCN-8s refines it in two steps,
-each an upsampling by 2 (a transposed convolution) followed by the ADDITION
-of class scores read off a finer map with a 1x1 convolution: pool4 (stride
-16), then pool3 (stride 8). A last transposed convolution enlarges the fused
-scores 8 times, to the input size. (Step 5 fused by concatenation; FCN adds
-scores, so every skip costs only a 1x1 convolution.)
+Fully connected layers read as convolutions (fc6, fc7) score a coarse grid
+at 1/32 of the input; FCN-8s refines it twice, each time upsampling by 2 with
+a transposed convolution and ADDING class scores read off a finer map by a
+1x1 convolution (pool4, then pool3); a last transposed convolution enlarges
+by 8. The upsamplers start as bilinear interpolation (bilinear_upsampling).
 
     x [B, 64, 64, 3]
-      conv1 (CBR x 2) -> pool [B, 32, 32,  32]
-      conv2 (CBR x 2) -> pool [B, 16, 16,  64]
-      conv3 (CBR x 3) -> pool [B,  8,  8, 128] = pool3 -> score_pool3 (1x1) [B, 8, 8, C]
-      conv4 (CBR x 3) -> pool [B,  4,  4, 256] = pool4 -> score_pool4 (1x1) [B, 4, 4, C]
-      conv5 (CBR x 3) -> pool [B,  2,  2, 256] = pool5
-      fc6 (conv 3x3) -> ReLU -> fc7 (conv 1x1) -> ReLU [B, 2, 2, 512]
-      score_fr (1x1) [B, 2, 2, C]
-      upscore2      (transposed 4x4, stride 2, "same") [B, 4, 4, C]   + score_pool4
-      upscore_pool4 (transposed 4x4, stride 2, "same") [B, 8, 8, C]   + score_pool3
-      upscore8      (transposed 16x16, stride 8, "same") [B, 64, 64, C]  logits
-                                                   S must be divisible by 32
+      conv1, conv2 (CBR x 2 each), conv3..conv5 (CBR x 3 each), each -> pool
+        pool3 [B, 8, 8, 128] -> score_pool3 (1x1) [B, 8, 8, C]
+        pool4 [B, 4, 4, 256] -> score_pool4 (1x1) [B, 4, 4, C]
+        pool5 [B, 2, 2, 256] -> fc6 (3x3) -> ReLU -> fc7 (1x1) -> ReLU -> score_fr [B, 2, 2, C]
+      upscore2 (transposed 4x4, stride 2, "same")      [B, 4, 4, C] + score_pool4
+      upscore_pool4 (transposed 4x4, stride 2, "same") [B, 8, 8, C] + score_pool3
+      upscore8 (transposed 16x16, stride 8, "same")    [B, 64, 64, C]  S divisible by 32
 
-Receptive fields (3x3 convolutions, 2x2 pooling): a score_pool3 cell sees
-44x44 input pixels, a score_pool4 cell 100x100, a score_fr cell 276x276 --
-more than the whole 64x64 image: the coarse path knows what, the skips where.
-
-Keras' padding="same" on a transposed convolution with kernel 2f and stride f
-gives exactly f times the input side and pads f/2 on every side: the same as
-PyTorch's padding=f/2 here (4x4 stride 2: 1; 16x16 stride 8: 4), on both
-Keras backends.
-
-The upsampling layers start as bilinear interpolation, as in the paper:
-step(args) passes Step(init=bilinear_upsampling), which replaces their weights
-in the neutral initial weights (common.weights.bilinear_kernel, class c to
-class c, other pairs zero), so every framework starts from the same kernels.
-A transposed convolution with kernel 2f, stride f and padding f/2 carrying
-that kernel IS bilinear upsampling by f with half-pixel centres (as
-keras.ops.image.resize), except in the outermost f/2 rows and columns, which
-it fades towards zero instead of clamping. Training then adapts all three.
-
-Departures from the paper:
-- Padding: every convolution pads ("same") and the transposed convolutions
-  pad (k - stride)/2, so with a side divisible by 32 all maps line up exactly
-  (8 = 2 x 4, 4 = 2 x 2, 64 = 8 x 8). The paper instead pads the input by
-  100 pixels (its VGG convolutions did not pad) and crops each upsampled map
-  to its skip and to the input (Caffe Crop layers).
-- No ImageNet weights: trained from scratch; widths 32-64-128-256-256
-  (VGG16: 64-128-256-512-512) with VGG16's 2-2-3-3-3 convolutions per block;
-  fc6 is 3x3 with 512 channels (VGG16: 7x7, 4096): on the 2x2 pool5 map a 3x3
-  with padding 1 already sees every cell.
-- BatchNorm in the conv blocks (the exercise's CBR, Conv -> ReLU -> BN);
-  VGG had none. None in fc6/fc7: with a 32x32 input pool5 is 1x1, and one
-  value per channel (batch 1) gives BatchNorm no statistics. No dropout
-  after fc6/fc7: its random masks differ between frameworks.
-- The three stages are trained at once, all three upsamplers learned, and
-  the score_pool layers start like every other convolution; the paper
-  trained FCN-32s, then 16s, then 8s, zero-initialised each new score layer
-  and kept the final x8 upsampling fixed at bilinear.
+Departures from the paper: "same" padding instead of its 100-pixel pad and
+crops; trained from scratch, VGG16's 2-2-3-3-3 blocks narrower (32 to 256)
+with the exercise's CBR (Conv -> ReLU -> BatchNorm), fc6 3x3 with 512
+channels; no dropout; the three stages trained at once. Why, and the
+receptive fields: docs/lessons/07_fcn8s.md.
 """
 import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
@@ -71,7 +31,7 @@ from keras import layers
 from common.driver import main
 from common.runner import Step
 from common.weights import bilinear_kernel
-from keras_layers import CBR   # CBR: taught in 01_binarization
+from keras_layers import CBR   # CBR: Conv -> ReLU -> BatchNorm, taught in 01_binarization
 
 UPSAMPLING = ("upscore2", "upscore_pool4", "upscore8")   # layer names, for bilinear_upsampling
 
@@ -86,8 +46,10 @@ def vgg_block(x, filters, convs, name):
 def upsampling(channels, factor, name):
     """Transposed conv enlarging exactly `factor` times: kernel 2f, stride f, "same", no bias.
 
-    "same" pads f/2 on each side: output side (in - 1) * f - 2 * (f/2) + 2f = in * f.
-    No bias, as in the paper.
+    Keras' padding="same" on a transposed convolution with kernel 2f and stride f
+    gives exactly f times the input side and pads f/2 on every side: output side
+    (in - 1) * f - 2 * (f/2) + 2f = in * f, the same as PyTorch's padding=f/2 here
+    (4x4 stride 2: 1; 16x16 stride 8: 4), on both Keras backends. No bias, as in the paper.
     """
     return layers.Conv2DTranspose(channels, 2 * factor, strides=factor, padding="same",
                                   use_bias=False, name=name)
@@ -116,7 +78,15 @@ def FCN8s(num_classes: int, widths=(32, 64, 128, 256, 256), fc_width: int = 512)
 
 
 def bilinear_upsampling(weights):
-    """Step.init: the neutral initial weights with every upsampling layer set to bilinear."""
+    """Step.init: the neutral initial weights with every upsampling layer set to bilinear.
+
+    As in the paper, the upsamplers start as bilinear interpolation: class c to class c,
+    other pairs zero (common.weights.bilinear_kernel), the same kernels in every framework.
+    A transposed convolution with kernel 2f, stride f and padding f/2 carrying that kernel
+    IS bilinear upsampling by f with half-pixel centres (keras.ops.image.resize), except
+    in the outermost f/2 rows and columns, which it fades towards zero instead of
+    clamping. Training then adapts all three.
+    """
     out = dict(weights)
     for layer in UPSAMPLING:
         in_channels, out_channels, k, _ = out[f"{layer}.weight"].shape   # neutral IOHW

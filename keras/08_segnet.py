@@ -1,79 +1,25 @@
 """Step 8: SegNet (Badrinarayanan, Kendall and Cipolla, 2017) -- unpool where the maximum was.
 
-UNet (step 6) carries whole encoder maps to the decoder and concatenates
-them. SegNet carries only WHERE each maximum was: every 2x2 max pooling of the
-encoder also returns the position of the maximum in its window, and the
-decoder's unpooling puts each value back at that position and zeros in the
-other three. The result is sparse; the convolutions after it fill it in.
-Unpooling has no weights, and the decoder needs no copy of the encoder's
-maps, only one index per pooled value: SegNet's memory argument.
+UNet (step 6) carries whole encoder maps to the decoder; SegNet carries only
+WHERE each maximum was. Every 2x2 max pooling of the encoder also returns the
+position of the maximum in its window, and the decoder's unpooling puts each
+value back there, zeros elsewhere; the convolutions after it fill the sparse
+map in. Unpooling has no weights and the decoder keeps no copy of the maps.
 
     x [B, S, S, 3]
       level i = 0, 1, 2 (side S/2^i; channels 48, 96, 192):
         enc.i (ConvBNReLU x 2) -> pool 2x2, keeping the indices
       [B, S/8, S/8, 192]
       level i = 2, 1, 0:
-        unpool with enc.i's indices (side S/2^i) -> dec.i (ConvBN x 2, no
-        ReLU; the second one halves the channels, except at level 0)
+        unpool with enc.i's indices (side S/2^i) -> dec.i (ConvBN x 2, no ReLU;
+        the second one halves the channels, except at level 0)
       [B, S, S, 48] -> head (1x1) [B, S, S, C]            S must be divisible by 8
 
-    S = 64: pooled maps 32, 16, 8; a bottom cell sees 36x36 input pixels, an
-    output pixel 64x64.
-
-Indices, this port's convention: Keras has no pooling-with-indices or
-unpooling layer (tf.nn.max_pool_with_argmax exists on the tensorflow backend
-only), so MaxPoolWithIndices and MaxUnpool below write them with keras.ops,
-for both backends. An index is the position of the maximum inside its own
-2x2 window, 0..3 in row-major order (0 top-left, 1 top-right, 2 bottom-left,
-3 bottom-right), int32 shaped like the pooled map, [B, H/2, W/2, C].
-PyTorch stores the flat position h * W + w in the H x W map instead; both
-name the same element, as each pooled value comes from its own window.
-Ties go to the first maximum in that order, as in PyTorch.
-
-Encoder order: Conv -> BatchNorm -> ReLU, the paper's order, NOT the
-exercise's Conv -> ReLU -> BatchNorm, and here the order matters beyond
-style: ties. Where a 2x2 window has four negative pre-activations, the
-exercise's order gives four ReLU zeros that BatchNorm then maps to four
-EQUAL values: a tie, whose value is in general not zero. With BatchNorm
-before the ReLU the tied values are ReLU zeros: the pooled value is 0
-whichever wins, and its gradient, wherever it is routed, meets a ReLU that
-passes none. (At the start of training about a third of the first level's
-windows of the synthetic images are such all-zero ties; 7% for uniform
-noise.) Where the unpooling then puts a value still depends on which
-position won: at the bottom that value is the pooled zero, but levels 1 and
-0 unpool the DECODER's values (ConvBN outputs, not zero), so every framework
-must break ties the same way: the first maximum. Ties between positive
-values need equal pre-activations, which only an input that is constant over
-the whole receptive field gives.
-
-Why true indices, not the shortcut "upsample by nearest neighbour and keep
-the values where the encoder map equals its window maximum": in a tied
-window that mask keeps all four positions, where PyTorch keeps the first
-one. Measured with PyTorch's network (initial weights, uniform-noise input):
-the shortcut leaves the bottom unpooling unchanged and moves the logits by
-up to 3.6. It would equal index unpooling only where no window ties. Both
-layers route gradients as PyTorch's do: a pooled value's gradient goes to
-the chosen position only (a chain of ops.where; ops.max would split it among
-tied values on both backends), an unpooled value's gradient is read at its
-index, and none reaches the encoder through an index.
-
-Decoder order: Conv -> BatchNorm without a ReLU (ConvBN), as in the paper's
-SegNet-Basic. An unpooled ReLU output is a grid of zeros with non-negative
-values at the argmax positions, and the convolution after it responds mostly
-to that pattern of positions (our reading). With a ReLU in the decoder as
-well, every unpooling sees such a map, and the network learned markedly
-slower: a 4-level version could not fit even a single batch in 60
-iterations, where UNet could. Now only the bottom unpooling does.
-
-Departures from the paper: 3 levels of two 3x3 convolutions, widths 48 to 192
-(SegNet: VGG16's 5 levels of 2-2-3-3-3 convolutions, 64 to 512 channels,
-ReLU in the decoder; SegNet-Basic: 4 levels of one 7x7 convolution, 64
-channels). With 4 levels a 4x4 bottom map carries all the decoder gets
-besides the indices; 3 levels learned a little faster here. No ImageNet
-weights; no bias in the convolutions (BatchNorm follows each one and cancels
-a bias); the last decoder level keeps 48 channels and a 1x1 head gives the
-classes, like every step of this suite; no class-balanced loss (the paper
-weights classes by median frequency).
+Encoder Conv -> BatchNorm -> ReLU (the paper's order, not the exercise's CBR:
+it makes the pooling's ties harmless), decoder Conv -> BatchNorm without ReLU.
+Departures from the paper: 3 levels of two 3x3 convolutions, widths 48 to
+192; no ImageNet weights, no bias, a 1x1 head, no class-balanced loss.
+Why each choice: docs/lessons/08_segnet.md.
 """
 import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
@@ -93,6 +39,25 @@ class MaxPoolWithIndices(layers.Layer):
     x [B, H, W, C] -> (pooled [B, H/2, W/2, C], indices int32 [B, H/2, W/2, C]),
     an index 0..3 being the maximum's position in its window, row-major; the
     first maximum wins a tie. H and W must be even.
+
+    Indices, this port's convention: Keras has no pooling-with-indices or
+    unpooling layer (tf.nn.max_pool_with_argmax exists on the tensorflow backend
+    only), so this layer and MaxUnpool write them with keras.ops, for both
+    backends. An index is the position of the maximum inside its own 2x2 window,
+    0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right; PyTorch stores the
+    flat position h * W + w in the H x W map instead; both name the same
+    element, as each pooled value comes from its own window. Ties go to the
+    first maximum in that order, as in PyTorch.
+
+    Why true indices, not the shortcut "upsample by nearest neighbour and keep
+    the values where the encoder map equals its window maximum": in a tied
+    window that mask keeps all four positions, where PyTorch keeps the first
+    one. Measured with PyTorch's network (initial weights, uniform-noise input):
+    the shortcut leaves the bottom unpooling unchanged and moves the logits by
+    up to 3.6. Both layers route gradients as PyTorch's do: a pooled value's
+    gradient goes to the chosen position only (a chain of ops.where; ops.max
+    would split it among tied values on both backends), an unpooled value's
+    gradient is read at its index, and none reaches the encoder through an index.
     """
 
     def call(self, x):

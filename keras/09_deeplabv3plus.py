@@ -1,85 +1,25 @@
 """Step 9: DeepLabv3+ (Chen, Zhu, Papandreou, Schroff and Adam, 2018), small.
 
-Three ideas on top of an encoder-decoder:
-- Atrous (dilated) convolution: a 3x3 kernel with its taps `rate` pixels
-  apart sees a (2*rate+1)^2 window for the same 9 weights. The encoder stops
-  striding at 1/8 (output stride 8): its last stage, which a classifier
-  would run at 1/16 after one more pooling, keeps 1/8 and uses rate 2, so
-  its filters span as far as they would have, on a map twice as fine.
-- ASPP (atrous spatial pyramid pooling): five branches look at the same map
-  at different scales -- a 1x1 convolution, three 3x3 atrous convolutions
-  (rates 2, 3, 4) and the image's average (image pooling) -- and a 1x1
-  convolution (project) mixes their concatenation.
-- The v3+ decoder: the ASPP output, upsampled bilinearly to stride 4, is
-  concatenated with the encoder's stride-4 features (low-level: edges,
-  spots), reduced first by a 1x1 convolution so they do not outweigh it;
-  two 3x3 convolutions refine, a 1x1 classifier scores, and a bilinear
-  upsampling by 4 returns to the input size.
-The 3x3 convolutions of ASPP and the decoder are depthwise-separable
-(SeparableConv), as in the paper: a depthwise 3x3 (one filter per channel,
-Keras' DepthwiseConv2D, kernel [3, 3, C, 1], neutral [C, 1, 3, 3]) then a
-pointwise 1x1 that mixes channels; 9C + C*C' weights instead of 9C*C'.
-(Keras' SeparableConv2D fuses the two into one layer with nothing between
-them; the paper, and PyTorch's version here, put BatchNorm and ReLU in
-between, so this port uses the two layers.)
+Atrous (dilated) convolutions keep the encoder at 1/8 (output stride 8) with
+the reach of a deeper one; ASPP looks at that map at several scales (a 1x1
+convolution, three atrous rates, the image's average); the v3+ decoder joins
+the upsampled result with low-level features at 1/4. ASPP's and the
+decoder's 3x3 convolutions are depthwise-separable (separable_conv).
 
     x [B, 64, 64, 3]
-      encoder.stem   (ConvBNReLU 3x3 x 2)                 [B, 64, 64,  32] -> pool
-      encoder.block1 (ConvBNReLU 3x3 x 2)                 [B, 32, 32,  64] -> pool
-      encoder.block2 (ConvBNReLU 3x3 x 2) = low-level     [B, 16, 16, 128] -> pool   (stride 4)
-      encoder.block3 (ConvBNReLU 3x3 x 2)                 [B,  8,  8, 256]           (stride 8)
-      encoder.block4 (ConvBNReLU 3x3 rate 2 x 2)          [B,  8,  8, 256]  no pool: atrous
-      aspp.branches.0 (ConvBNReLU 1x1)                    [B,  8,  8, 256]
-      aspp.branches.1..3 (SeparableConv, rates 2, 3, 4)   [B,  8,  8, 256] each
-      aspp.branches.4 (ImagePooling: mean -> 1x1 conv -> ReLU -> copied to 8x8)
-      concat [B, 8, 8, 1280] -> aspp.project (ConvBNReLU 1x1) [B, 8, 8, 256]
-      decoder: bilinear x2 [B, 16, 16, 256], reduce (ConvBNReLU 1x1) low-level [B, 16, 16, 48]
-        concat [aspp, low-level] [B, 16, 16, 304] -> refine (SeparableConv x 2) [B, 16, 16, 256]
-        -> classifier (1x1) [B, 16, 16, C] -> bilinear x4 [B, 64, 64, C]
-                                                   S must be divisible by 8
+      encoder: stem, block1, block2 (= low-level, stride 4), block3 (stride 8),
+               block4 (atrous rate 2, still stride 8)     [B, 8, 8, 256]
+      aspp: branches 1x1 | separable_conv rates 2, 3, 4 | image_pooling
+            concat [B, 8, 8, 1280] -> project (1x1)       [B, 8, 8, 256]
+      decoder: bilinear x2, concat [aspp, reduce(low-level) 48] [B, 16, 16, 304]
+               -> refine (separable_conv x 2) -> classifier [B, 16, 16, C]
+      bilinear x4                                         [B, 64, 64, C]  S divisible by 8
 
-Receptive field: an encoder output cell sees 132x132 input pixels (block4's
-rate 2 adds 64, as two 3x3 convolutions after one more pooling would), a
-rate-4 ASPP cell 196x196, the image pooling branch all of it.
-
-Why output stride 8 at 64x64: at stride 16 the map would be 4x4, and a 3x3
-filter with rate 4 there has all 8 outer taps in the zero padding: it
-degenerates to a 1x1 filter, the failure the paper describes for rates close
-to the map size. (The paper trains at stride 16: stride 8 quadruples the
-cost of its last blocks at 513x513; at 64x64 an 8x8 map is cheap.) Why rates
-2, 3, 4: the paper's rates 6, 12, 18 on its 33x33 map (513-pixel crops at
-stride 16) keep 77%, 57% and 40% of their taps inside the map on average; on
-our 8x8 map rates 2, 3, 4 keep 69%, 56% and 44% (rate 1: 84%, rate 6: 25%).
-The rates are fixed: they suit --size 64.
-
-Choices that keep the four frameworks equal:
-- Downsampling by 2x2 max pooling, not by strided convolutions (the paper's
-  Xception strides its separable convolutions, ResNet its 3x3 ones). For a
-  stride-2 3x3 convolution on an even side, PyTorch pads 1 pixel on each
-  side (the bottom one unused), TensorFlow's and Keras's "same" pad 0 at the
-  top and 1 at the bottom: their windows are one pixel apart. With stride 1
-  and an odd kernel, "same" pads rate * 1 on every side, as PyTorch here.
-- Bilinear resizing with half-pixel centres (PyTorch's align_corners=False):
-  UpSampling2D(interpolation="bilinear") calls keras.ops.image.resize with
-  antialias=False, which is tf.image.resize on the tensorflow backend and
-  F.interpolate(align_corners=False) on the torch backend. The sides are
-  multiples of 8, so the factors 2 and 4 reach exactly the sizes PyTorch's
-  version resizes to (the low-level map's, the input's).
-- The image pooling branch has no BatchNorm (the paper's has): its map is 1x1,
-  so with batch 1 BatchNorm would see one value per channel and have no
-  statistics; its 1x1 convolution keeps its bias instead. Bilinear upsampling
-  of a 1x1 map copies the value everywhere, so we write it as a copy
-  (ops.broadcast_to).
-- Concatenation orders: ASPP branches 0..4; decoder [aspp, low-level].
-
-Departures from the paper: a small plain encoder of ordinary 3x3
-convolutions, widths 32 to 256, no residual connections, no ImageNet weights
-(the paper: ResNet-101, or an Xception whose convolutions are separable too,
-up to 2048 channels; an all-separable version of this small encoder learned
-markedly slower in our 300-iteration runs);
-no dropout after ASPP (random masks differ between frameworks); output stride
-8 for training and testing. ASPP and decoder keep the paper's 256 channels,
-the low-level reduction its 48.
+Departures from the paper: a small plain encoder (3x3 convolutions, 32 to 256
+channels, no residuals, no ImageNet weights), output stride 8 with rates
+2, 3, 4 (for an 8x8 map), max pooling to downsample, no BatchNorm in image
+pooling, no dropout. Why each choice (and the receptive fields):
+docs/lessons/09_deeplabv3plus.md.
 """
 import common.ctrl_c  # noqa: F401  (first: from here on, Ctrl-C ends with one line, exit 130)
 
@@ -100,10 +40,15 @@ def separable_conv(x, filters, name, dilation_rate=1):
 
     The extra BatchNorm and ReLU after the depthwise convolution are the
     paper's (as in MobileNet). Names: <name>.depthwise.conv.weight [C, 1, 3, 3],
-    <name>.pointwise.conv.weight [C', C, 1, 1], and their .bn.
+    <name>.pointwise.conv.weight [C', C, 1, 1], and their .bn. The depthwise
+    convolution is Keras' DepthwiseConv2D (one 3x3 filter per channel, kernel
+    [3, 3, C, 1]); 9C + C*C' weights instead of 9C*C'. (Keras' SeparableConv2D
+    fuses the two convolutions into one layer with nothing between them; the
+    paper, and PyTorch's version, put BatchNorm and ReLU in between, so this
+    port uses the two layers.)
     """
     x = conv_bn_relu(x, x.shape[-1], f"{name}-depthwise", dilation_rate=dilation_rate,
-                         depthwise=True)
+                     depthwise=True)
     return conv_bn_relu(x, filters, f"{name}-pointwise", kernel_size=1)
 
 
@@ -125,7 +70,11 @@ def encoder(x, widths=(32, 64, 128, 256)):
 
 
 class CopyToEveryPosition(layers.Layer):
-    """y [B, 1, 1, C] copied to the sides of `like` [B, h, w, *] -> [B, h, w, C]."""
+    """y [B, 1, 1, C] copied to the sides of `like` [B, h, w, *] -> [B, h, w, C].
+
+    Bilinear upsampling of a 1x1 map copies the value everywhere, so image pooling
+    writes it as a copy (ops.broadcast_to).
+    """
 
     def call(self, y, like):
         batch, h, w = ops.shape(like)[:3]
@@ -156,6 +105,12 @@ def aspp(x, filters, rates=RATES, name="aspp"):
 
 def resize(factor, name):
     """Bilinear upsampling, half-pixel centres (PyTorch's align_corners=False), no antialiasing.
+
+    UpSampling2D(interpolation="bilinear") calls keras.ops.image.resize with
+    antialias=False, which is tf.image.resize on the tensorflow backend and
+    F.interpolate(align_corners=False) on the torch backend. The sides are multiples
+    of 8, so the factors 2 and 4 reach exactly the sizes PyTorch's version resizes to
+    (the low-level map's, the input's).
 
     On the tensorflow backend ops.image.resize is tf.image.resize, whose bilinear kernel
     computes and returns float32 whatever the input, so a float64 network (the parity

@@ -114,10 +114,10 @@ _TF_GRAPHS = {}
 def tensorflow_loss_and_grad(name, task, z, y, ignore):
     """Inside tf.function, traced once per (loss, task, ignore_index) like the Trainer's step."""
     import tensorflow as tf
-    import tf_losses
+    import seg_tf
     key = (name, task, ignore, z.shape[1])
     if key not in _TF_GRAPHS:
-        fn = tf_losses.make_loss(name, task, ignore)
+        fn = seg_tf.make_loss(name, task, ignore)
 
         # the class axis is static, as a network's output is; the rest is not
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, z.shape[1]], tf.float32),
@@ -134,21 +134,23 @@ def tensorflow_loss_and_grad(name, task, z, y, ignore):
 
 def keras_loss_and_grad(name, task, z, y, ignore):
     """Labels as float32, as Keras' compiled loss passes them; either backend."""
-    import seg_keras
+    import keras_setup  # noqa: F401  (first: the Keras backend)
+    import keras_losses
+    import keras_trainer
     from keras import ops
-    fn = seg_keras.make_loss(name, task, ignore)
+    fn = keras_losses.make_loss(name, task, ignore)
     logits, labels = z.transpose(0, 2, 3, 1).copy(), y.astype(np.float32)
-    if seg_keras.BACKEND == "tensorflow":
+    if keras_trainer.BACKEND == "tensorflow":
         import tensorflow as tf
         zt = tf.constant(logits)
         with tf.GradientTape() as tape:
             tape.watch(zt)
-            loss = fn(ops.convert_to_tensor(labels), zt)
+            loss = fn(zt, ops.convert_to_tensor(labels))
         grad = tape.gradient(loss, zt).numpy()
     else:
         import torch
         zt = torch.tensor(logits, requires_grad=True)
-        loss = fn(ops.convert_to_tensor(labels), zt)
+        loss = fn(zt, ops.convert_to_tensor(labels))
         loss.backward()
         grad = zt.grad.numpy()
     return float(ops.convert_to_numpy(loss)), grad.transpose(0, 3, 1, 2).astype(np.float64)
@@ -327,10 +329,15 @@ def test_framework_equals_reference(framework, torch64):
 
 # ------------------------------------------------------------ 4. plumbing
 def keras_train_on_batch():
-    """Each loss compiled into a 1x1-conv Keras model: train_on_batch's loss (computed
-    before the update) = the reference on the model's logits; the weights move."""
+    """Each loss compiled into a 1x1-conv Keras model by the lesson's compile_model
+    (keras/01_binarization.py, Q1.5: Keras passes (y_true, y_pred), our losses take
+    (logits, y)): train_on_batch's loss (computed before the update) = the reference on
+    the model's logits; the weights move."""
+    import keras_setup  # noqa: F401  (first: the Keras backend)
     import keras
-    import seg_keras
+    import keras_losses
+    from common import lessons
+    compile_model = lessons.answer("keras", "01_binarization").compile_model
     out = {}
     for task, c in (("binary", 1), ("multiclass", 3)):
         _, z, y, _ = CASES[f"{task}/ignore"]
@@ -339,8 +346,8 @@ def keras_train_on_batch():
         for name in NAMES:
             inp = keras.Input((y.shape[1], y.shape[2], 3))
             model = keras.Model(inp, keras.layers.Conv2D(c, 1, name="head")(inp))
-            model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1),
-                          loss=seg_keras.make_loss(name, task, IGNORE))
+            compile_model(model, keras.optimizers.SGD(learning_rate=0.1),
+                          keras_losses.make_loss(name, task, IGNORE))
             logits = np.asarray(model.predict_on_batch(x)).transpose(0, 3, 1, 2)
             before = np.array(keras.ops.convert_to_numpy(model.layers[-1].kernel))
             got = float(model.train_on_batch(x, y))
@@ -359,8 +366,8 @@ def check_train_on_batch(results):
 @pytest.mark.xdist_group("keras")
 def test_keras_train_on_batch_tensorflow_backend():
     require("keras")
-    import seg_keras
-    assert seg_keras.BACKEND == "tensorflow"
+    import keras_trainer
+    assert keras_trainer.BACKEND == "tensorflow"
     check_train_on_batch(keras_train_on_batch())
 
 
@@ -484,8 +491,8 @@ def test_compare_losses_report(tmp_path):
 
 # ----------------------------------------------- the keras-torch subprocess
 if __name__ == "__main__":
-    import seg_keras
-    results = {"backend": np.array(seg_keras.BACKEND)}
+    import keras_trainer
+    results = {"backend": np.array(keras_trainer.BACKEND)}
     for (case, name), (value, grad) in all_results("keras").items():
         results[f"{case}|{name}|loss"] = np.array(value)
         results[f"{case}|{name}|grad"] = grad
