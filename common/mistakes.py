@@ -166,6 +166,61 @@ MISTAKES = {
         Mistake("Q9.2", DECODER_ORDER, "x = F.concat([x, self.reduce(low_level)], axis=1)",
                 "x = F.concat([self.reduce(low_level), x], axis=1)"),
     ),
+    ("tensorflow", "01_binarization"): (
+        Mistake("Q1.1", BN_FIRST, "return self.bn(tf.nn.relu(self.conv(x)), training)",
+                "return tf.nn.relu(self.bn(self.conv(x), training))"),
+        Mistake("Q1.3", MEAN_OVER_ALL,
+                "return tf.reduce_sum(per_pixel * keep) / tf.maximum(tf.reduce_sum(keep), 1.0)",
+                "return tf.reduce_mean(per_pixel)"),
+        Mistake("Q1.4", THRESHOLD_PROBABILITY, "return tf.cast(logits[..., 0] > 0, tf.uint8)",
+                "return tf.cast(logits[..., 0] > 0.5, tf.uint8)"),
+        Mistake("Q1.5", NO_TRAIN_MODE, "loss = loss_fn(model(x, training=True), y)",
+                "loss = loss_fn(model(x), y)"),
+    ),
+    ("tensorflow", "02_multiclass"): (
+        Mistake("Q2.2", SIGMOID_FOR_SOFTMAX,
+                "tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=flat)",
+                "tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits("
+                "labels=tf.one_hot(labels, c, dtype=flat.dtype), logits=flat), axis=-1)"),
+        Mistake("Q2.2", MEAN_OVER_ALL,
+                "return tf.reduce_sum(per_pixel * keep) / tf.maximum(tf.reduce_sum(keep), 1.0)",
+                "return tf.reduce_mean(per_pixel)"),
+    ),
+    ("tensorflow", "03_nearest"): (
+        Mistake("Q3.1", NEAREST_BILINEAR,
+                "tf.image.resize(x, 2 * tf.shape(x)[1:3], method=\"nearest\")",
+                "tf.image.resize(x, 2 * tf.shape(x)[1:3], method=\"bilinear\")"),
+    ),
+    ("tensorflow", "04_transposed_conv"): (
+        Mistake("Q4.1", TRANSPOSED_STRIDE,
+                "self.up = ConvTranspose2D(width, width, kernel_size=2, stride=2)",
+                "self.up = ConvTranspose2D(width, width, kernel_size=2, stride=1)"),
+    ),
+    ("tensorflow", "05_concat"): (
+        Mistake("Q5.1", SKIP_ORDER, "x = tf.concat([skip, x], axis=-1)",
+                "x = tf.concat([x, skip], axis=-1)"),
+    ),
+    ("tensorflow", "06_unet"): (
+        Mistake("Q6.2", UNET_SKIP_ORDER,
+                "x = dec(tf.concat([skips.pop(), up(x)], axis=-1), training)",
+                "x = dec(tf.concat([up(x), skips.pop()], axis=-1), training)"),
+    ),
+    ("tensorflow", "07_fcn8s"): (
+        Mistake("Q7.1", FCN_NO_RELU, "x = tf.nn.relu(self.fc7(tf.nn.relu(self.fc6(pool5))))",
+                "x = self.fc7(self.fc6(pool5))"),
+    ),
+    ("tensorflow", "08_segnet"): (
+        Mistake("Q8.1", UNPOOL_COPY, "x = unpool(x, indices[i], shapes[i])",
+                "x = tf.image.resize(x, shapes[i][1:3], method=\"nearest\")"),
+    ),
+    ("tensorflow", "09_deeplabv3plus"): (
+        Mistake("Q9.1", ASPP_ORDER,
+                "tf.concat([branch(x, training) for branch in self.branches], axis=-1)",
+                "tf.concat([branch(x, training) for branch in self.branches[::-1]], axis=-1)"),
+        Mistake("Q9.2", DECODER_ORDER,
+                "x = tf.concat([x, self.reduce(low_level, training)], axis=-1)",
+                "x = tf.concat([self.reduce(low_level, training), x], axis=-1)"),
+    ),
     ("keras", "01_binarization"): (
         Mistake("Q1.1", BN_FIRST,
                 "activation=\"relu\", name=f\"{name}-conv\")(x)\n    return batch_norm(f\"{name}-bn\")(x)",

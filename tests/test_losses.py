@@ -114,10 +114,10 @@ _TF_GRAPHS = {}
 def tensorflow_loss_and_grad(name, task, z, y, ignore):
     """Inside tf.function, traced once per (loss, task, ignore_index) like the Trainer's step."""
     import tensorflow as tf
-    import seg_tf
+    import tf_losses
     key = (name, task, ignore, z.shape[1])
     if key not in _TF_GRAPHS:
-        fn = seg_tf.make_loss(name, task, ignore)
+        fn = tf_losses.make_loss(name, task, ignore)
 
         # the class axis is static, as a network's output is; the rest is not
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, z.shape[1]], tf.float32),
