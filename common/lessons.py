@@ -23,6 +23,7 @@ TAUGHT = {
     "sigmoid_cross_entropy": ("01_binarization", "Q1.3"),
     "binarize": ("01_binarization", "Q1.4"),
     "train_step": ("01_binarization", "Q1.5"),
+    "compile_model": ("01_binarization", "Q1.5"),        # Keras: compile, then train_on_batch
     "softmax_cross_entropy": ("02_multiclass", "Q2.2"),
     "to_classes": ("02_multiclass", "Q2.3"),
 }

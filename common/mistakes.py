@@ -39,10 +39,15 @@ TRANSPOSED_STRIDE = ("A transposed convolution with stride 1 does not upsample: 
                      "stride 2 turns every pixel into a 2x2 patch and doubles the side.")
 THRESHOLD_PROBABILITY = ("Thresholding the logit at 0.5: the threshold is 0.5 on the probability "
                          "sigmoid(z), which is z > 0 on the logit.")
-NO_TRAIN_MODE = ("Is the model in training mode? Without model.train() BatchNorm uses its running "
-                 "statistics and does not update them.")
+NO_TRAIN_MODE = ("Is the model in training mode during the step? In inference mode BatchNorm "
+                 "normalises with its running statistics and does not update them (PyTorch "
+                 "model.train(), Chainer using_config('train', True), TensorFlow and Keras "
+                 "training=True).")
 NO_UPDATE = ("No update: the gradients are computed but never applied. After the backward pass "
              "the optimizer's step (update) changes the weights.")
+TEST_ON_BATCH = ("test_on_batch evaluates: it computes the loss in inference mode and updates "
+                 "nothing. One training step in Keras is model.train_on_batch(x, y) on the "
+                 "compiled model.")
 MEAN_OVER_ALL = ("The mean over all pixels, ignored ones included: divide by the number of "
                  "labelled pixels, and give ignored pixels the weight 0.")
 NEAREST_BILINEAR = ("Bilinear instead of nearest-neighbour upsampling: the question's "
@@ -69,6 +74,7 @@ MISTAKES = {
                 "return (logits[:, 0] > 0.5).to(torch.uint8)"),
         Mistake("Q1.5", NO_TRAIN_MODE, "    model.train()\n    optimizer.zero_grad",
                 "    optimizer.zero_grad"),
+        Mistake("Q1.5", NO_UPDATE, "    optimizer.step()\n", ""),
     ),
     ("pytorch", "02_multiclass"): (
         Mistake("Q2.2", RESHAPE_WITHOUT_MOVING, "flat = logits.permute(0, 2, 3, 1).reshape(-1, c)",
@@ -230,7 +236,7 @@ MISTAKES = {
                 "return ops.mean(per_pixel)"),
         Mistake("Q1.4", THRESHOLD_PROBABILITY, "ops.greater(logits[..., 0], 0)",
                 "ops.greater(logits[..., 0], 0.5)"),
-        Mistake("Q1.5", NO_TRAIN_MODE, "return model.train_on_batch(x, y)",
+        Mistake("Q1.5", TEST_ON_BATCH, "return model.train_on_batch(x, y)",
                 "return model.test_on_batch(x, y)"),
     ),
     ("keras", "02_multiclass"): (

@@ -68,13 +68,9 @@ def check_args(args):
 
 
 def taught(name: str, lesson=None):
-    """A lesson function, as lessons.taught; compile_model belongs to train_step's question
-    (Q1.5: Keras's training step is model.compile once, then train_on_batch per batch)."""
-    if name in lessons.TAUGHT:
-        return lessons.taught(FRAMEWORK, name, lesson)
-    if lesson is not None and name in vars(lesson):
-        return vars(lesson)[name]
-    return getattr(lessons.answer(FRAMEWORK, lessons.TAUGHT["train_step"][0]), name)
+    """A lesson function (common/lessons.py TAUGHT; compile_model is Q1.5's too: Keras's
+    training step is model.compile once, then train_on_batch per batch)."""
+    return lessons.taught(FRAMEWORK, name, lesson)
 
 
 def _gpu_count() -> int:

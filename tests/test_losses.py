@@ -463,7 +463,8 @@ def test_step_script_records_the_loss(tmp_path):
 def test_compare_losses_report(tmp_path):
     """compare_losses.py reuses finished runs and writes its table and figures
     (fabricated runs: no training here)."""
-    import compare_losses
+    from helpers import script
+    compare_losses = script("tools/compare_losses.py")
     from common import synth
     from common.weights import save_npz
     classes = ["background", "akahara", "madara"]
