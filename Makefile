@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed-$(REQS)
 export PIP_CONSTRAINT := $(CURDIR)/requirements/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: setup demo full test bench clean
+.PHONY: setup demo full test test-heavy bench clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,11 @@ OTHER_ONEDNN := $(if $(filter 1,$(ONEDNN)),0,1)
 test: setup
 	TF_ENABLE_ONEDNN_OPTS=$(ONEDNN) $(VENV)/bin/pytest $(PYTEST_ARGS)
 	TF_ENABLE_ONEDNN_OPTS=$(OTHER_ONEDNN) $(VENV)/bin/pytest -m tf_kernels -k "not float64" tests/test_parity.py tests/test_steps.py $(PYTEST_ARGS)
+
+# Measurements too long for CI (tests marked heavy, e.g. UNet vs the plain network at 1000
+# iterations, ~6 min on 2 cores).
+test-heavy: setup
+	TF_ENABLE_ONEDNN_OPTS=$(ONEDNN) $(VENV)/bin/pytest -m heavy $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) tools/benchmark.py

@@ -15,8 +15,7 @@ import chainer.functions as F
 import numpy as np
 
 from common import lessons
-from common.errors import UserError
-from common.losses import CE_DICE_WEIGHT, EPS, FOCAL_GAMMA, NAMES
+from common.losses import EPS, FOCAL_GAMMA, NAMES, bind, ce_dice
 
 
 def labelled(y, ignore_index, dtype):
@@ -96,9 +95,9 @@ def jaccard_loss(logits, y, task, ignore_index=None, lesson=None):
 
 
 def ce_dice_loss(logits, y, task, ignore_index=None, lesson=None):
-    """--loss ce+dice: CE_DICE_WEIGHT * dice + (1 - CE_DICE_WEIGHT) * ce."""
-    return (CE_DICE_WEIGHT * dice_loss(logits, y, task, ignore_index)
-            + (1 - CE_DICE_WEIGHT) * cross_entropy(logits, y, task, ignore_index, lesson))
+    """--loss ce+dice (common/losses.py ce_dice)."""
+    return ce_dice(cross_entropy(logits, y, task, ignore_index, lesson),
+                   dice_loss(logits, y, task, ignore_index))
 
 
 LOSSES = dict(zip(NAMES, (cross_entropy, dice_loss, jaccard_loss, focal_loss, ce_dice_loss)))
@@ -106,7 +105,4 @@ LOSSES = dict(zip(NAMES, (cross_entropy, dice_loss, jaccard_loss, focal_loss, ce
 
 def make_loss(name: str, task: str, ignore_index=None, lesson=None):
     """loss(logits, y) for --loss name and the step's task ("binary" or "multiclass")."""
-    if name not in LOSSES:
-        raise UserError(f"--loss {name}: unknown; choose one of {', '.join(LOSSES)}.")
-    fn = LOSSES[name]
-    return lambda logits, y: fn(logits, y, task, ignore_index, lesson)
+    return bind(LOSSES, name, task, ignore_index, lesson)

@@ -210,3 +210,23 @@ def describe(name: str) -> dict:
     if name == "ce+dice":
         out.update(weight=CE_DICE_WEIGHT)
     return out
+
+
+# ------------------------------------------------------------------ shared by the four frameworks
+def ce_dice(ce, dice):
+    """--loss ce+dice from its two parts, in any framework's scalars."""
+    return CE_DICE_WEIGHT * dice + (1 - CE_DICE_WEIGHT) * ce
+
+
+def bind(table: dict, name: str, task: str, ignore_index=None, lesson=None):
+    """loss(logits, y) for --loss `name`, from a framework's table of the five losses
+    ({name: fn(logits, y, task, ignore_index, lesson)}, e.g. torch_losses.LOSSES)."""
+    from common.errors import UserError
+    if name not in table:
+        raise UserError(f"--loss {name}: unknown; choose one of {', '.join(table)}.")
+    fn = table[name]
+
+    def loss(logits, y):
+        return fn(logits, y, task, ignore_index, lesson)
+    loss.__name__ = fn.__name__      # Keras names a compiled loss after its function
+    return loss

@@ -434,6 +434,9 @@ class _FixedTrainer:
         self.at += len(x)
         return out, float("nan")
 
+    def classes(self, logits):
+        return logits.argmax(axis=1).astype(np.uint8)
+
 
 @pytest.mark.parametrize("name", NAMES)
 def test_runner_test_loss_is_the_chosen_loss_over_the_split(name):
