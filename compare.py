@@ -37,6 +37,7 @@ from tqdm import tqdm
 from common import REPO, RUNS, data, lessons, outdir, synth, viz
 from common.errors import UserError, exit_on_user_error
 from common.frameworks import COLUMNS, FRAMEWORKS, describe_cpu, environment, installed
+from common.data import dataset_path
 from common.runner import fmt
 from common.runs import command, finished, plan, refuse, resolve
 
@@ -60,8 +61,8 @@ def parse_args(argv=None):
                    help=f"short schedule: {QUICK_ITERS} iterations per run (default: off)")
     p.add_argument("--iters", type=int, default=None,
                    help=f"iterations per run (default: {FULL_ITERS}, or {QUICK_ITERS} with --quick)")
-    p.add_argument("--data", type=Path, default=None,
-                   help="dataset root (default: the embedded synthetic newts)")
+    p.add_argument("--data", type=dataset_path, default=None,
+                   help="dataset root, or imori (the course\'s 16 real photos; default: the embedded synthetic newts)")
     p.add_argument("--seed", type=int, default=0, help="seed for every run (default: 0)")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default: runs/compare, or runs/compare-quick with --quick, "

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 from common import RUNS
+from common.data import dataset_path
 from common.losses import NAMES as LOSSES
 
 
@@ -41,10 +42,11 @@ def build_parser(step: str, framework: str, description: str | None = None,
     p = argparse.ArgumentParser(
         prog=f"{framework}/{step}.py", description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=None, metavar="DIR",
+    p.add_argument("--data", type=dataset_path, default=None, metavar="DIR",
                    help="dataset root, original exercise layout (train/ and test/ with images/ and "
-                        "seg_images/) or Pascal VOC (default: the embedded synthetic newts, "
-                        "generated into data/ on first use)")
+                        "seg_images/) or Pascal VOC, or 'imori': the original course's 16 real "
+                        "photos (datasets/imori, 12 to train on, 4 to test) (default: the "
+                        "embedded synthetic newts, generated into data/ on first use)")
     p.add_argument("--size", type=_number(int, 8, 2048, what="an image side in pixels"), default=64,
                    help="images are resized to SIZE x SIZE (default: 64)")
     p.add_argument("--iters", type=_number(int, 0, 10_000_000, what="an iteration count"), default=500,

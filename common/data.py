@@ -28,17 +28,32 @@ Masks become uint8 class indices [N, size, size].
 
 No deep-learning framework is imported here; each framework's glue converts.
 """
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from common import REPO
 from common import palette as pal
 from common.errors import UserError
 from common.masks import resize_mask
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+# Datasets the project holds, by name (--data imori): the original course's 16 photos.
+NAMED = {"imori": REPO / "datasets" / "imori"}
+SPLITS_FILE = "splits.json"   # in an exercise-layout folder without split folders: which stems
+
+
+def dataset_path(text: str) -> Path:
+    """--data: a dataset folder, or the name of a dataset the project holds (NAMED).
+
+    A folder of that name in the current directory wins over the name."""
+    path = Path(text).expanduser()
+    if text in NAMED and not path.exists():
+        return NAMED[text]
+    return path
 MAX_LISTED = 5      # how many offending files an error message names
 
 
@@ -213,6 +228,28 @@ def _voc_pairs(root: Path, split: str) -> list[tuple[str, Path, Path]]:
     return pairs
 
 
+def _listed_pairs(pairs, split_file: Path, split: str):
+    """The pairs whose stems splits.json lists for `split`, in reader order."""
+    try:
+        lists = json.loads(split_file.read_text())
+        wanted = lists[split]
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{split_file} cannot be read as JSON ({exc}). It lists the file names "
+                        f"(without suffix) of each split: {{\"train\": [...], \"test\": [...]}}.") from None
+    except KeyError:
+        found = [k for k, v in lists.items() if isinstance(v, list)]
+        raise UserError(f"{split_file} has no split {split!r}; it lists {', '.join(found) or 'none'}. "
+                        f"Add a list of file names for {split!r}.") from None
+    have = {stem for stem, _, _ in pairs}
+    missing = [stem for stem in wanted if stem not in have]
+    if missing:
+        raise UserError(f"{split_file} lists for {split!r} {len(missing)} name(s) with no photo "
+                        f"and mask in {split_file.parent}: {_few(missing)}. Fix the names or add "
+                        f"the files.")
+    wanted = set(wanted)
+    return [p for p in pairs if p[0] in wanted]
+
+
 def _is_voc(folder: Path) -> bool:
     return any((folder / name).is_dir() for name in ("JPEGImages", "SegmentationClass", "ImageSets"))
 
@@ -271,6 +308,8 @@ def find_samples(root, split: str):
                             f"as the split, or, for a folder that holds images/ and "
                             f"seg_images/ itself, give that folder as the dataset path.")
     pairs = _exercise_pairs(base)
+    if base == root and (root / SPLITS_FILE).is_file():
+        pairs = _listed_pairs(pairs, root / SPLITS_FILE, split)
     if not pairs:
         raise UserError(f"split folder {base} holds no images ({', '.join(IMAGE_SUFFIXES)}) in "
                         f"{base / 'images'}. Put the photos in {base}/images/<class>/ and their "

@@ -26,6 +26,8 @@ import functools
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,20 +61,26 @@ STEPS_OF = {"float32": 0, "float64": parity.TRAJECTORY}
 
 
 @functools.lru_cache(maxsize=None)
+def keras_torch_probes() -> Path:
+    """Every keras-torch probe, computed in one subprocess (the backend is fixed per process,
+    and starting Keras with torch costs seconds): OUT/<step>-<dtype>.npz."""
+    require("keras")
+    require("pytorch")
+    out = Path(tempfile.mkdtemp(prefix="keras-torch-probes-"))
+    specs = [f"{s}:{input_seed(s)}:{d}:{STEPS_OF[d]}" for d in STEPS_OF for s in PARITY_STEPS]
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    subprocess.run([sys.executable, str(REPO / "tests" / "parity_probe.py"), "keras", str(out)]
+                   + specs, check=True, env=env, cwd=REPO)
+    return out
+
+
+@functools.lru_cache(maxsize=None)
 def probe(framework, step, dtype):
     seed = input_seed(step)
     steps = STEPS_OF[dtype] if (framework, dtype) != REFERENCE else parity.TRAJECTORY
     if framework == "keras-torch":
-        require("keras")
-        require("pytorch")
-        out = f"/tmp/parity-{os.getpid()}-{step}-{dtype}.npz"
-        env = {**os.environ, "KERAS_BACKEND": "torch"}
-        subprocess.run([sys.executable, str(REPO / "tests" / "parity_probe.py"), "keras", step, out,
-                        str(seed), dtype, str(steps)], check=True, env=env, cwd=REPO)
-        with np.load(out) as f:
-            res = dict(f)
-        os.unlink(out)
-        return res
+        with np.load(keras_torch_probes() / f"{step}-{dtype}.npz") as f:
+            return dict(f)
     require(framework)
     return parity.probe(framework, step, seed=seed, dtype=dtype, trajectory=steps)
 

@@ -89,11 +89,10 @@ def probe_column(framework, step, seed, dtype):
     if framework != "keras-torch":
         return parity.probe(framework, step, seed=seed, dtype=dtype)
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "probe.npz"
-        subprocess.run([sys.executable, str(REPO / "tests" / "parity.py"), "keras", step,
-                        str(out), str(seed), dtype], check=True, cwd=REPO,
+        subprocess.run([sys.executable, str(REPO / "tests" / "parity_probe.py"), "keras", tmp,
+                        f"{step}:{seed}:{dtype}:{parity.TRAJECTORY}"], check=True, cwd=REPO,
                        env={**os.environ, "KERAS_BACKEND": "torch"})
-        with np.load(out) as f:
+        with np.load(Path(tmp) / f"{step}-{dtype}.npz") as f:
             return dict(f)
 
 

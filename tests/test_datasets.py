@@ -1,0 +1,53 @@
+"""The original course's photos inside the project (--data imori), with their fixed split."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from common import REPO, data
+from common.errors import UserError
+from helpers import require, run_step
+
+IMORI = REPO / "datasets" / "imori"
+
+
+def test_imori_by_name_and_its_documented_split():
+    assert data.dataset_path("imori") == IMORI
+    train = data.load_split(data.dataset_path("imori"), "train", 32)
+    test = data.load_split(data.dataset_path("imori"), "test", 32)
+    assert len(train) == 12 and len(test) == 4
+    assert not set(train.names) & set(test.names), "a photo in both splits"
+    for split in (train, test):   # both species in each split
+        assert {n.split("_")[0] for n in split.names} == {"akahara", "madara"}
+        assert set(np.unique(split.masks)) == {0, 1, 2}
+    listed = json.loads((IMORI / "splits.json").read_text())
+    assert sorted(test.names) == sorted(listed["test"])
+    assert (IMORI / "LICENSE").exists() and "Nagaoka" in (IMORI / "LICENSE").read_text()
+
+
+def test_a_folder_of_that_name_wins_over_the_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imori").mkdir()
+    assert data.dataset_path("imori").resolve() == (tmp_path / "imori").resolve()
+
+
+def test_bad_split_lists_are_named(tmp_path):
+    root = tmp_path / "mine"
+    shutil.copytree(IMORI, root)
+    (root / "splits.json").write_text(json.dumps({"train": ["akahara_0001", "nope_0009"]}))
+    with pytest.raises(UserError, match=r"nope_0009"):
+        data.load_split(root, "train", 16)
+    with pytest.raises(UserError, match=r"no split 'test'; it lists train"):
+        data.load_split(root, "test", 16)
+    (root / "splits.json").write_text("{not json")
+    with pytest.raises(UserError, match=r"cannot be read as JSON"):
+        data.load_split(root, "train", 16)
+
+
+@pytest.mark.xdist_group("pytorch")
+def test_a_step_trains_on_the_real_photos(tmp_path):
+    require("pytorch")
+    m = run_step("pytorch", "02_multiclass", ["--data", "imori", "--dry-run", "--size", "32",
+                                              "--out", str(tmp_path)])
+    assert m["iters"] == 2 and str(IMORI) in json.dumps(m["options"])
