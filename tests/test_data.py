@@ -13,7 +13,7 @@ from common.data import Batches, Split, describe, load_split, read_image, to_nch
 from common.errors import UserError
 from common.palette import PALETTE, VOC_PALETTE, index_to_rgb
 
-IMORI = Path(common.REPO).parent / "shared" / "datasets" / "imori-train"
+IMORI = Path(common.REPO) / "datasets" / "imori"   # the course's 16 photos, in the project
 
 
 # --- helpers that write small datasets ----------------------------------------------
@@ -393,13 +393,17 @@ def test_layout_conversion():
     np.testing.assert_array_equal(back, x)
 
 
-# --- the real newt photos, when they are beside the project -----------------------------
+# --- the real newt photos -------------------------------------------------------------
 
-def test_real_imori_train():
-    if not IMORI.is_dir():
-        pytest.skip(f"{IMORI} not present")
-    split = load_split(IMORI, "train", 64)
-    assert len(split) == 16 and split.images.shape == (16, 64, 64, 3)
+def test_real_imori_photos():
+    # both splits of splits.json together: every photo, one species each
+    train, test = load_split(IMORI, "train", 64), load_split(IMORI, "test", 64)
+    assert len(train) + len(test) == 16 and train.images.shape[1:] == (64, 64, 3)
+    for split in (train, test):
+        check_species(split)
+
+
+def check_species(split):
     assert set(np.unique(split.masks)) == {0, 1, 2}
     # one species per photo: akahara photos hold label 1 only, madara photos label 2 only
     for name, mask in zip(split.names, split.masks):
