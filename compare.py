@@ -48,6 +48,14 @@ FULL_ITERS = 500
 SHOWN_ROWS = 6
 
 
+def _shown(path) -> str:
+    """A dataset path as the reports show it: relative to the repository when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -256,7 +264,7 @@ def write_report(args, results, pngs, seconds):
     title = "Side-by-side comparison"
     schedule = ("dry run (2 iterations on a few images)" if args.dry_run
                 else f"{args.iters} iterations per run")
-    data_name = str(args.data) if args.data else "embedded synthetic newts"
+    data_name = _shown(args.data) if args.data else "embedded synthetic newts"
     intro = (f"{schedule}, seed {args.seed}, dataset: {data_name}. Per-class IoU in class "
              f"order ({' / '.join(classes)}); for 01_binarization: background / newt. "
              f"**Bold**: best mean IoU of the step. Total time {seconds / 60:.1f} min.")
