@@ -213,14 +213,24 @@ def describe(name: str) -> dict:
 
 
 # ------------------------------------------------------------------ shared by the four frameworks
-def ce_dice(ce, dice):
-    """--loss ce+dice from its two parts, in any framework's scalars."""
-    return CE_DICE_WEIGHT * dice + (1 - CE_DICE_WEIGHT) * ce
+def table(framework: str, dice, jaccard, focal) -> dict:
+    """The five --loss functions of a framework, {name: fn(logits, y, task, ignore_index, lesson)},
+    from the three it writes in its own ops. ce is the lessons' (sigmoid cross-entropy taught in
+    01_binarization, softmax in 02_multiclass: common/lessons.py); ce+dice combines ce and dice."""
+    from common import lessons
+
+    def cross_entropy(logits, y, task, ignore_index=None, lesson=None):
+        name = "sigmoid_cross_entropy" if task == "binary" else "softmax_cross_entropy"
+        return lessons.taught(framework, name, lesson)(logits, y, ignore_index)
+
+    def ce_dice_loss(logits, y, task, ignore_index=None, lesson=None):
+        return (CE_DICE_WEIGHT * dice(logits, y, task, ignore_index)
+                + (1 - CE_DICE_WEIGHT) * cross_entropy(logits, y, task, ignore_index, lesson))
+    return dict(zip(NAMES, (cross_entropy, dice, jaccard, focal, ce_dice_loss)))
 
 
 def bind(table: dict, name: str, task: str, ignore_index=None, lesson=None):
-    """loss(logits, y) for --loss `name`, from a framework's table of the five losses
-    ({name: fn(logits, y, task, ignore_index, lesson)}, e.g. torch_losses.LOSSES)."""
+    """loss(logits, y) for --loss `name`, from a framework's table (table() above)."""
     from common.errors import UserError
     if name not in table:
         raise UserError(f"--loss {name}: unknown; choose one of {', '.join(table)}.")

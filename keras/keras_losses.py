@@ -19,8 +19,7 @@ import keras_setup  # noqa: F401  (first: it picks the Keras backend before kera
 import keras
 from keras import ops
 
-from common import lessons
-from common.losses import EPS, FOCAL_GAMMA, NAMES, bind, ce_dice
+from common.losses import EPS, FOCAL_GAMMA, bind, table
 
 
 def float_dtype(logits) -> str:
@@ -42,11 +41,6 @@ def mean_over(per_pixel, w):
     """Mean over labelled pixels (w = 1); 0, with zero gradient, when there are none."""
     return ops.sum(per_pixel * w) / ops.maximum(ops.sum(w), 1.0)
 
-
-def cross_entropy(logits, y, task, ignore_index=None, lesson=None):
-    """--loss ce: sigmoid BCE for binary (taught in 01_binarization), softmax CE (02_multiclass)."""
-    name = "sigmoid_cross_entropy" if task == "binary" else "softmax_cross_entropy"
-    return lessons.taught("keras", name, lesson)(logits, y, ignore_index)
 
 
 def _pixel_cross_entropy(logits, y, task, ignore_index):
@@ -109,13 +103,7 @@ def jaccard_loss(logits, y, task, ignore_index=None, lesson=None):
     return _mean_over_present(i / ops.maximum(p + t - i, EPS), t)
 
 
-def ce_dice_loss(logits, y, task, ignore_index=None, lesson=None):
-    """--loss ce+dice (common/losses.py ce_dice)."""
-    return ce_dice(cross_entropy(logits, y, task, ignore_index, lesson),
-                   dice_loss(logits, y, task, ignore_index))
-
-
-LOSSES = dict(zip(NAMES, (cross_entropy, dice_loss, jaccard_loss, focal_loss, ce_dice_loss)))
+LOSSES = table("keras", dice_loss, jaccard_loss, focal_loss)   # ce, ce+dice: common/losses.py
 
 
 def make_loss(name: str, task: str, ignore_index=None, lesson=None):

@@ -10,8 +10,7 @@ its shape. Every loss keeps its logits' dtype (the parity tests run float64).
 """
 import tensorflow as tf
 
-from common import lessons
-from common.losses import EPS, FOCAL_GAMMA, NAMES, bind, ce_dice
+from common.losses import EPS, FOCAL_GAMMA, bind, table
 
 
 def labelled(y, ignore_index, dtype=tf.float32):
@@ -26,11 +25,6 @@ def mean_over(per_pixel, w):
     """Mean over labelled pixels (w = 1); 0, with zero gradient, when there are none."""
     return tf.reduce_sum(per_pixel * w) / tf.maximum(tf.reduce_sum(w), 1.0)
 
-
-def cross_entropy(logits, y, task, ignore_index=None, lesson=None):
-    """--loss ce: sigmoid BCE for binary (taught in 01_binarization), softmax CE (02_multiclass)."""
-    name = "sigmoid_cross_entropy" if task == "binary" else "softmax_cross_entropy"
-    return lessons.taught("tensorflow", name, lesson)(logits, y, ignore_index)
 
 
 def focal_loss(logits, y, task, ignore_index=None, lesson=None, gamma=FOCAL_GAMMA):
@@ -83,13 +77,7 @@ def jaccard_loss(logits, y, task, ignore_index=None, lesson=None):
     return _mean_over_present(i / tf.maximum(p + t - i, EPS), t)
 
 
-def ce_dice_loss(logits, y, task, ignore_index=None, lesson=None):
-    """--loss ce+dice (common/losses.py ce_dice)."""
-    return ce_dice(cross_entropy(logits, y, task, ignore_index, lesson),
-                   dice_loss(logits, y, task, ignore_index))
-
-
-LOSSES = dict(zip(NAMES, (cross_entropy, dice_loss, jaccard_loss, focal_loss, ce_dice_loss)))
+LOSSES = table("tensorflow", dice_loss, jaccard_loss, focal_loss)   # ce, ce+dice: common/losses.py
 
 
 def make_loss(name: str, task: str, ignore_index=None, lesson=None):
