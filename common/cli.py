@@ -9,11 +9,14 @@ own (UNet: --depth, --width). Out-of-range values are rejected by argparse
 holds a run needs --resume or --overwrite (common/outdir.py).
 """
 import argparse
+import copy
 import math
 from pathlib import Path
 
-from common import RUNS
+from common import RUNS, recipes
+from common.augment import NAMES as AUGMENTS
 from common.data import dataset_path
+from common.recipes import RECIPES
 from common.losses import NAMES as LOSSES
 
 
@@ -64,7 +67,16 @@ def build_parser(step: str, framework: str, description: str | None = None,
     p.add_argument("--seed", type=_number(int, 0, 2**31 - 1, what="a seed"), default=0,
                    help="seed for initial weights, batch order and flips (default: 0)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
-                   help="random horizontal/vertical flips while training (default: on)")
+                   help="random horizontal/vertical flips while training (default: on); "
+                        "--no-flip is --augment none")
+    p.add_argument("--augment", choices=AUGMENTS, default=None,
+                   help="training augmentation, the same in every framework (common/augment.py): "
+                        "none; flip (the exercise's); photos: flips, scale, shift, rotation and "
+                        "colour with albumentations, for small sets of real photos "
+                        "(default: flip, or none with --no-flip)")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+                   help="a measured set of options (common/recipes.py); flags given on the "
+                        "command line win. photos: " + recipes.describe("photos"))
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help=f"output folder (default: runs/{out_label or framework}/{step})")
     p.add_argument("--device", default="auto",
@@ -73,6 +85,10 @@ def build_parser(step: str, framework: str, description: str | None = None,
                    help="2 iterations on 8 training and 4 test images, all outputs written")
     p.add_argument("--init-from", type=Path, default=None, metavar="FILE.npz",
                    help="start from neutral weights written by any framework's run of this step")
+    p.add_argument("--predict", type=Path, default=None, metavar="PHOTO_OR_FOLDER",
+                   help="no training: segment these photos (any size) with --init-from's weights "
+                        "and write <name>_mask.png, <name>_overlay.png and predictions.npz into "
+                        f"--out (default: runs/{out_label or framework}/{step}_predict)")
     p.add_argument("--resume", action="store_true",
                    help="continue from --out/checkpoint.npz (same options) after an interruption")
     p.add_argument("--overwrite", action="store_true",
@@ -87,8 +103,30 @@ def build_parser(step: str, framework: str, description: str | None = None,
 
 def parse_args(step: str, framework: str, argv=None, description=None, add_arguments=None,
                out_label: str | None = None):
-    """Parse argv; fill in the default --out (runs/<out_label or framework>/<step>)."""
-    args = build_parser(step, framework, description, add_arguments, out_label).parse_args(argv)
+    """Parse argv; apply --recipe, resolve --augment, fill in the default --out
+    (runs/<out_label or framework>/<step>)."""
+    parser = build_parser(step, framework, description, add_arguments, out_label)
+    args = parser.parse_args(argv)
+    given = _given(parser, argv)
+    args.given_options = given
+    if args.recipe:
+        for name, value in RECIPES[args.recipe].items():
+            if name not in given:
+                setattr(args, name, value)
+    if args.augment is None:
+        args.augment = "flip" if args.flip else "none"
+    elif not args.flip and args.augment != "none":
+        parser.error(f"--no-flip and --augment {args.augment} contradict each other: "
+                     f"--no-flip means --augment none; give one of them")
+    args.flip = args.augment != "none"
     if args.out is None:
-        args.out = RUNS / (out_label or framework) / step
+        args.out = RUNS / (out_label or framework) / (f"{step}_predict" if args.predict else step)
     return args
+
+
+def _given(parser, argv) -> set:
+    """The options written on the command line (dest names), defaults left out."""
+    quiet = copy.deepcopy(parser)
+    for action in quiet._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(quiet.parse_args(argv)))

@@ -22,9 +22,10 @@ Pascal VOC layout::
   not public). Classes: palette.VOC_CLASSES, index 255 = ignore (object borders).
 
 Every image becomes float32 RGB in [0, 1], NHWC, squashed to size x size (the
-aspect ratio is not kept, as in the original exercise), in its displayed
-orientation (an EXIF orientation tag is applied, to photos and masks alike).
-Masks become uint8 class indices [N, size, size].
+aspect ratio is not kept, as in the original exercise) with OpenCV's area
+interpolation, in its displayed orientation (an EXIF orientation tag is applied,
+to photos and masks alike). Masks become uint8 class indices [N, size, size],
+resized with nearest neighbour only (common/masks.py).
 
 No deep-learning framework is imported here; each framework's glue converts.
 """
@@ -32,11 +33,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from common import REPO
 from common import palette as pal
+from common.augment import Augment
 from common.errors import UserError
 from common.masks import resize_mask
 
@@ -78,38 +81,92 @@ class Split:
 
 
 # --- Images --------------------------------------------------------------------
+# Photos are decoded and resized with OpenCV, as in the original course (cv2.imread,
+# cv2.resize). Pillow stays where OpenCV cannot do the job: masks (a palette PNG must be
+# read by index, OpenCV gives its colours), the EXIF orientation tag (read by Pillow from
+# the header only, applied here, so that photo and mask are turned by the same rule), and
+# the rare files OpenCV cannot decode (image_to_array).
 
 _SIXTEEN_BIT = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
+# Colour (grey is repeated, alpha dropped), 16-bit kept, EXIF applied by us (_TURN).
+_CV_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
+# EXIF orientation -> the same transposition as palette._ORIENT, on [H, W, C] arrays.
+_TURN = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+         5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+         7: lambda a: np.rot90(a, 2).transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
 
 
 def image_to_array(img: Image.Image, size: int | None = None) -> np.ndarray:
-    """Any Pillow image -> float32 RGB [H, W, 3] in [0, 1], resized bilinearly to size x size.
+    """Any Pillow image -> float32 RGB [H, W, 3] in [0, 1] (resize_photo to size x size).
 
-    Greyscale is repeated into three channels, alpha is dropped (RGBA, LA, PA),
-    palette images are drawn in their colours, CMYK is converted. 16-bit
-    greyscale ("I;16", or "I" in older Pillow) is divided by 65535.
+    For the files OpenCV cannot decode. Greyscale is repeated into three channels,
+    alpha is dropped (RGBA, LA, PA), palette images are drawn in their colours, CMYK
+    is converted. 16-bit greyscale ("I;16", or "I" in older Pillow) is divided by 65535.
     """
     if img.mode in _SIXTEEN_BIT:
         grey = np.clip(np.asarray(img, np.float32) / 65535.0, 0.0, 1.0)
-        grey_img = Image.fromarray(grey, "F")            # resize in float, no 8-bit rounding
-        if size is not None:
-            grey_img = grey_img.resize((size, size), Image.BILINEAR)
-        grey = np.asarray(grey_img, np.float32)
-        return np.repeat(grey[:, :, None], 3, axis=2)
-    rgb = img.convert("RGB")
-    if size is not None:
-        rgb = rgb.resize((size, size), Image.BILINEAR)
-    return np.asarray(rgb, np.float32) / 255.0
+        rgb = np.repeat(grey[:, :, None], 3, axis=2)
+    else:
+        rgb = np.asarray(img.convert("RGB"), np.float32) / 255.0
+    return rgb if size is None else resize_photo(rgb, size)
+
+
+def resize_photo(rgb: np.ndarray, size: int) -> np.ndarray:
+    """float32 [H, W, 3] -> [size, size, 3]: OpenCV's area interpolation when shrinking
+    (each output pixel the mean of the pixels it covers: no aliasing), bilinear when
+    enlarging (area would then repeat pixels like nearest neighbour). The aspect ratio
+    is not kept, as in the original exercise. Masks: masks.resize_mask, nearest only."""
+    h, w = rgb.shape[:2]
+    if (h, w) == (size, size):
+        return rgb
+    shrink = size <= h and size <= w
+    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def exif_orientation(path) -> int:
+    """The EXIF orientation tag of an image file (1 = none or unreadable), from its header."""
+    try:
+        with Image.open(path) as img:
+            turn = int(img.getexif().get(pal.ORIENTATION_TAG, 1))
+    except Exception:   # damaged EXIF or header: decoding decides whether the file is good
+        return 1
+    return turn if turn in _TURN else 1
+
+
+def _decode(path: Path) -> np.ndarray | None:
+    """OpenCV's decoding, float32 RGB in [0, 1], or None where OpenCV cannot read the file."""
+    raw = np.fromfile(path, np.uint8)     # not cv2.imread: it cannot open non-ASCII paths everywhere
+    if raw.size == 0:
+        return None
+    if path.suffix.lower() in (".jpg", ".jpeg") and bytes(raw[-2:]) != b"\xff\xd9":
+        return None     # cut short: libjpeg would fill the rest with grey and only warn
+    bgr = cv2.imdecode(raw, _CV_FLAGS)
+    if bgr is None or bgr.ndim != 3:
+        return None
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(bgr.dtype, 1.0)
+    return np.clip(bgr[..., ::-1].astype(np.float32) / np.float32(scale), 0.0, 1.0)
+
+
+def read_photo(path) -> np.ndarray:
+    """One photo at its own size: float32 RGB [H, W, 3] in [0, 1], as viewers show it.
+
+    An EXIF orientation tag (phone photos usually carry one) is applied, as
+    palette.open_image does for masks, so a mask drawn on the displayed photo lines
+    up with it. Files OpenCV cannot decode are read by Pillow, whose errors name
+    the file (damaged, truncated, not an image).
+    """
+    path = Path(path)
+    rgb = _decode(path) if path.is_file() else None
+    if rgb is None:
+        return image_to_array(pal.open_image(path, "image"))
+    turn = exif_orientation(path)
+    return np.ascontiguousarray(_TURN[turn](rgb)) if turn != 1 else rgb
 
 
 def read_image(path, size: int | None = None) -> np.ndarray:
-    """Read one image file: float32 RGB [size, size, 3] in [0, 1] (original size if size is None).
-
-    The image is read the way viewers show it: an EXIF orientation tag (phone
-    photos usually carry one) is applied (palette.open_image), so a mask drawn
-    on the displayed photo lines up with it.
-    """
-    return image_to_array(pal.open_image(path, "image"), size)
+    """Read one photo: float32 RGB [size, size, 3] in [0, 1] (its own size if size is None)."""
+    rgb = read_photo(path)
+    return rgb if size is None else resize_photo(rgb, size)
 
 
 def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
@@ -338,25 +395,26 @@ def load_split(root, split: str, size: int, limit: int | None = None) -> Split:
     images = np.empty((len(pairs), size, size, 3), np.float32)
     masks = np.empty((len(pairs), size, size), np.uint8)
     for k, (_, image_path, mask_path) in enumerate(pairs):
-        img = pal.open_image(image_path, "image")
+        photo = read_photo(image_path)
         mask = pal.read_mask(mask_path, palette, ignore_index)
-        if (mask.shape[1], mask.shape[0]) != img.size:
-            turned = img.info.get("orientation", 1)
-            if turned != 1 and (mask.shape[1], mask.shape[0]) == img.info.get("stored_size"):
+        if mask.shape != photo.shape[:2]:
+            turned = exif_orientation(image_path)
+            stored = photo.shape[:2] if turned in (1, 2, 3, 4) else photo.shape[1::-1]
+            if turned != 1 and mask.shape == stored:
                 raise UserError(
                     f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} (width x height): it "
                     f"fits its image {image_path} as stored, but that photo's EXIF orientation "
                     f"tag ({turned}: {pal.ORIENTATION_WORDS[turned]}) turns it to "
-                    f"{img.size[0]}x{img.size[1]} on display, and photos are read as displayed "
+                    f"{photo.shape[1]}x{photo.shape[0]} on display, and photos are read as displayed "
                     f"(as labelling tools show them). Turn the mask the same way, or save the "
                     f"photo turned and without the tag. Do not resize the mask: that would "
                     f"scramble its labels.")
             raise UserError(
                 f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} (width x height) but its "
-                f"image {image_path} is {img.size[0]}x{img.size[1]}. A mask must cover its image "
+                f"image {image_path} is {photo.shape[1]}x{photo.shape[0]}. A mask must cover its image "
                 f"pixel for pixel: redraw or re-export it at the image's size (resize with "
                 f"nearest neighbour so no new colours appear).")
-        images[k] = image_to_array(img, size)
+        images[k] = resize_photo(photo, size)
         masks[k] = _resize_mask(mask, size)
     return Split(images=images, masks=masks, names=[stem for stem, _, _ in pairs],
                  classes=tuple(classes), palette=palette, ignore_index=ignore_index,
@@ -387,13 +445,15 @@ class Batches:
     samples. Because nothing is carried from one call to the next, a run
     resumed at step i gets exactly the batches it would have got.
 
-    Augmentation (flip=True): each sample is flipped left-right with
-    probability 0.5 and, independently, upside down with probability 0.5, drawn
-    from default_rng([seed, i, 1]). Image and mask get the same flip, so they
-    stay aligned and the set of labels is unchanged.
+    Augmentation (common/augment.py, --augment): "flip" (the default) flips each
+    sample left-right and upside down, each with probability 0.5, drawn from
+    (seed, i); "photos" adds albumentations' scale, shift, rotation and colour,
+    drawn from (seed, i, sample); "none" leaves the batch as read. Image and mask
+    always get the same transform. flip=False (the older keyword) means "none".
     """
 
-    def __init__(self, split: Split, batch_size: int, seed: int, flip: bool = True):
+    def __init__(self, split: Split, batch_size: int, seed: int, flip: bool = True,
+                 augment: str | None = None):
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise UserError(f"batch size {batch_size!r} must be a positive whole number, e.g. 4.")
         if not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -403,7 +463,8 @@ class Batches:
         self.split = split
         self.batch_size = int(batch_size)
         self.seed = int(seed)
-        self.flip = flip
+        self.augment = Augment(augment if augment is not None else ("flip" if flip else "none"))
+        self.flip = self.augment.name != "none"
 
     def epoch(self, i: int) -> int:
         """The epoch in which batch i starts."""
@@ -427,15 +488,7 @@ class Batches:
         idx = self.indices(i)
         x = self.split.images[idx]               # fancy indexing copies: the split stays untouched
         y = self.split.masks[idx].astype(np.int32)
-        if self.flip:
-            rng = np.random.default_rng([self.seed, i, 1])
-            left_right = rng.random(len(idx)) < 0.5
-            up_down = rng.random(len(idx)) < 0.5
-            x[left_right] = x[left_right, :, ::-1]   # axis 2 of [B, H, W, C] is the width
-            y[left_right] = y[left_right, :, ::-1]
-            x[up_down] = x[up_down, ::-1]            # axis 1 is the height
-            y[up_down] = y[up_down, ::-1]
-        return x, y
+        return self.augment(x, y, self.seed, i)
 
 
 # --- Layouts -------------------------------------------------------------------

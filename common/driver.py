@@ -13,7 +13,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from common import cli, lessons, runner
+from common import cli, lessons, predict, runner
 from common.errors import UserError, exit_on_user_error
 from common.frameworks import ENGINES, FRAMEWORKS
 from common.runner import Step
@@ -69,6 +69,9 @@ def run(module, argv=None) -> dict:
     st = step_of(module, args)
     eng = engine(framework_of(module))
     eng.seed(args.seed)   # nothing in the suite draws from it; seeded for a learner's additions
+    if args.predict:
+        return predict.run(args, st, trainer_factory(module, args, st), eng.FRAMEWORK,
+                           label=eng.out_label())
     return runner.run(args, st, trainer_factory(module, args, st), eng.FRAMEWORK,
                       label=eng.out_label())
 

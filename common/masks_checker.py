@@ -79,6 +79,10 @@ def _q02(learner):
                 if _interpolated(y, size, got_r) or set(np.unique(got_r)) - set(np.unique(y)):
                     err += ("; it was interpolated (between the labels 0 and 2 an interpolation "
                             "invents a 1). Masks are resized with nearest neighbour only")
+                elif _shifted_nearest(y, size, got_r):
+                    err += ("; that is cv2.INTER_NEAREST, which samples half a pixel off the "
+                            "pixel centres and so shifts the mask against its photo: use "
+                            "cv2.INTER_NEAREST_EXACT")
                 return err
     return None
 
@@ -95,11 +99,22 @@ def _q03(learner):
 
 
 def _interpolated(y, size, got) -> bool:
-    """True if `got` is what one of Pillow's interpolating filters makes of y."""
+    """True if `got` is what one of OpenCV's or Pillow's interpolating filters makes of y."""
+    import cv2
     from PIL import Image
-    img = Image.fromarray(np.asarray(y, np.uint8), "L")
+    y = np.ascontiguousarray(y, np.uint8)
+    if any(np.array_equal(cv2.resize(y, (size, size), interpolation=f), got)
+           for f in (cv2.INTER_LINEAR, cv2.INTER_AREA, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4)):
+        return True
+    img = Image.fromarray(y, "L")
     filters = (Image.BILINEAR, Image.BICUBIC, Image.BOX, Image.HAMMING, Image.LANCZOS)
     return any(np.array_equal(np.asarray(img.resize((size, size), f)), got) for f in filters)
+
+
+def _shifted_nearest(y, size, got) -> bool:
+    import cv2
+    return np.array_equal(cv2.resize(np.ascontiguousarray(y, np.uint8), (size, size),
+                                     interpolation=cv2.INTER_NEAREST), got)
 
 
 CHECKS = {"Q0.1": _q01, "Q0.2": _q02, "Q0.3": _q03}

@@ -42,7 +42,7 @@ DRY_RUN = {"iters": 2, "train_images": 8, "test_images": 4}
 BINARY_CLASSES = ("background", "newt")
 EVAL_BATCH = 16
 # Options that must match for --resume to continue the same run.
-RESUME_OPTIONS = ("size", "batch_size", "lr", "momentum", "loss", "seed", "flip", "data")
+RESUME_OPTIONS = ("size", "batch_size", "lr", "momentum", "loss", "seed", "flip", "augment", "data")
 
 
 @dataclass
@@ -176,10 +176,16 @@ def save_checkpoint(path, trainer, iteration, history, args, step, framework):
     save_npz(path, arrays, meta)
 
 
+def _augment(args) -> str:
+    """--augment (common/augment.py); args made before it existed have only flip."""
+    return getattr(args, "augment", None) or ("flip" if getattr(args, "flip", True) else "none")
+
+
 def _options(args):
     """The options a resumed or reused run must share; the embedded dataset's
     version counts too (a new version draws different images)."""
-    o = {k: (str(getattr(args, k)) if k == "data" else getattr(args, k)) for k in RESUME_OPTIONS}
+    o = {k: (str(getattr(args, k)) if k == "data" else
+             _augment(args) if k == "augment" else getattr(args, k)) for k in RESUME_OPTIONS}
     o["synth_version"] = synth.version_for(args.data)
     return o
 
@@ -187,7 +193,9 @@ def _options(args):
 def _changed_options(meta, args):
     """The options of args that differ from a checkpoint's meta, in words ([] = it can resume).
     Checkpoints older than the "dry_run" entry are not checked for it."""
-    saved = meta.get("options", {})
+    saved = dict(meta.get("options", {}))
+    if "augment" not in saved and "flip" in saved:     # checkpoints from before --augment
+        saved["augment"] = "flip" if saved["flip"] else "none"
     changed = [f"--{k.replace('_', '-')} {saved.get(k)} (now {v})" if k != "synth_version"
                else f"embedded dataset version {saved.get(k)} (now {v})"
                for k, v in _options(args).items() if saved.get(k) != v]
@@ -274,7 +282,7 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
         weights = init_weights({k: v.shape for k, v in trainer.get_weights().items()}, args.seed)
         trainer.set_weights(step.init(weights) if step.init else weights)
 
-    batches = data.Batches(train, args.batch_size, args.seed, flip=args.flip)
+    batches = data.Batches(train, args.batch_size, args.seed, augment=_augment(args))
     times, loop_times = [], []   # the train step alone; the whole iteration (data, logging, ...)
     progress = Progress(start, iters, f"{label} {step.name}")
     with StopOnSigint() as stop:
@@ -348,7 +356,8 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
         "confusion_matrix": scores["confusion_matrix"],
         "options": {**_options(args), "iters": args.iters, "dry_run": args.dry_run,
                     "init_from": str(args.init_from) if args.init_from else None,
-                    "resumed_from": start or None, **step.extra},
+                    "resumed_from": start or None, "recipe": getattr(args, "recipe", None),
+                    **step.extra},
         "train_images": len(train), "test_images": len(test),
         "device": getattr(trainer, "device_name", "cpu"),
         "ms_per_iter_loop": median_ms(loop_times),   # the whole iteration: data, step, logging
@@ -401,7 +410,8 @@ def _json_default(o):
 def write_outputs(out, trainer, result, test, y_test, pred, probs, classes, palette, step, framework):
     save_npz(out / "weights.npz", trainer.get_weights(),
              {"step": step.name, "framework": framework, "iteration": result["iters"],
-              "classes": list(classes), "ignore_index": result["ignore_index"],
+              "classes": list(classes), "palette": np.asarray(palette).tolist(),
+              "ignore_index": result["ignore_index"],
               "options": result["options"]})
     preds = {"pred": pred, "names": np.array(test.names)}
     if probs is not None:
