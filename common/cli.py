@@ -94,6 +94,10 @@ def build_parser(step: str, framework: str, description: str | None = None,
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (its files are deleted when this run "
                         "writes its first file); without it, an --out holding a run is refused")
+    p.add_argument("--eval-every", type=_number(int, 0, what="an iteration count"), default=0,
+                   help="score the test split every N iterations (metrics.json eval_curve, "
+                        "eval_iou.png); it changes nothing in the training (default: 0 = at "
+                        "the end only)")
     p.add_argument("--checkpoint-every", type=_number(int, 1, what="an iteration count"),
                    default=100, help="write --out/checkpoint.npz every N iterations (default: 100)")
     if add_arguments:

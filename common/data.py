@@ -1,6 +1,6 @@
-"""Datasets: find the files, load images and masks, resize, batch, flip.
+"""Datasets: find the files, load images and masks, resize, batch, augment.
 
-Two folder layouts are read; which one is detected from the root folder.
+Three folder layouts are read; which one is detected from the root folder.
 
 Exercise layout (the original DeepLearningMugenKnock newt data)::
 
@@ -21,6 +21,18 @@ Pascal VOC layout::
   Split "test" reads val.txt when there is no test.txt (VOC's test masks are
   not public). Classes: palette.VOC_CLASSES, index 255 = ignore (object borders).
 
+KITTI road layout (the data of the FCN-8s reference text; common/kitti.py)::
+
+    <root>/training/image_2/<cat>_<num>.png        photos (root may be `training` itself)
+    <root>/training/gt_image_2/<cat>_road_<num>.png   red = not road, magenta = road,
+                                                       black = ignored (index 255)
+
+  KITTI's test masks are private: every 5th training photo is the "test" split.
+
+An exercise-layout folder may carry splits.json (which stems train, which test)
+and classes.json (class names and colours, for classes other than the newts';
+tools/labelme_to_masks.py writes both).
+
 Every image becomes float32 RGB in [0, 1], NHWC, squashed to size x size (the
 aspect ratio is not kept, as in the original exercise) with OpenCV's area
 interpolation, in its displayed orientation (an EXIF orientation tag is applied,
@@ -38,6 +50,7 @@ import numpy as np
 from PIL import Image
 
 from common import REPO
+from common import kitti
 from common import palette as pal
 from common.augment import Augment
 from common.errors import UserError
@@ -47,6 +60,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 # Datasets the project holds, by name (--data imori): the original course's 16 photos.
 NAMED = {"imori": REPO / "datasets" / "imori"}
 SPLITS_FILE = "splits.json"   # in an exercise-layout folder without split folders: which stems
+CLASSES_FILE = "classes.json"  # class names and colours (tools/labelme_to_masks.py writes it)
 
 
 def dataset_path(text: str) -> Path:
@@ -325,11 +339,12 @@ def _layout_error(root: Path) -> UserError:
                   if p.is_dir() and (_is_voc(p) or (p / "images").is_dir())]
     hint = f" Did you mean {candidates[0]}?" if candidates else ""
     return UserError(
-        f"dataset folder {root} matches neither layout. Expected either the exercise layout "
+        f"dataset folder {root} matches no layout. Expected the exercise layout "
         f"{root}/<split>/images/<class>/*.jpg with masks {root}/<split>/seg_images/<class>/*.png "
-        f"(or images/ and seg_images/ directly in {root}), or the Pascal VOC layout "
+        f"(or images/ and seg_images/ directly in {root}), the Pascal VOC layout "
         f"{root}/JPEGImages/*.jpg, {root}/SegmentationClass/*.png, "
-        f"{root}/ImageSets/Segmentation/<split>.txt. It holds: "
+        f"{root}/ImageSets/Segmentation/<split>.txt, or KITTI road's "
+        f"{root}/training/image_2/*.png with {root}/training/gt_image_2/*_road_*.png. It holds: "
         f"{', '.join(entries[:10]) or 'nothing'}{' ...' if len(entries) > 10 else ''}.{hint}")
 
 
@@ -351,6 +366,8 @@ def find_samples(root, split: str):
                         f"that holds the images.")
     if _is_voc(root):
         return _voc_pairs(root, split), pal.VOC_CLASSES, pal.VOC_PALETTE, pal.VOC_IGNORE
+    if kitti.is_kitti(root):
+        return kitti.kitti_pairs(root, split), kitti.CLASSES, kitti.PALETTE, kitti.IGNORE
     if not _is_exercise(root):
         raise _layout_error(root)
     if (root / "images").is_dir() or (root / "seg_images").is_dir():
@@ -371,7 +388,29 @@ def find_samples(root, split: str):
         raise UserError(f"split folder {base} holds no images ({', '.join(IMAGE_SUFFIXES)}) in "
                         f"{base / 'images'}. Put the photos in {base}/images/<class>/ and their "
                         f"masks in {base}/seg_images/<class>/.")
+    for folder in (base, root):
+        if (folder / CLASSES_FILE).is_file():
+            return pairs, *_read_classes_file(folder / CLASSES_FILE), None
     return pairs, pal.CLASSES, pal.PALETTE, None
+
+
+def _read_classes_file(path: Path):
+    """classes.json {"classes": [names], "palette": [[r, g, b], ...]} -> (names, uint8 [C, 3])."""
+    fix = ("It lists the class names, index 0 first, and one colour each: "
+           '{"classes": ["background", ...], "palette": [[0, 0, 0], ...]} '
+           "(tools/labelme_to_masks.py writes it). Correct it, or remove it to use the newt classes.")
+    try:
+        content = json.loads(path.read_text())
+        names, colours = content["classes"], np.array(content["palette"], np.int64)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise UserError(f"{path} cannot be read as a class list ({type(exc).__name__}: {exc}). "
+                        f"{fix}") from None
+    if (not isinstance(names, list) or len(names) < 2
+            or not all(isinstance(n, str) and n for n in names)
+            or colours.shape != (len(names), 3) or colours.min() < 0 or colours.max() > 255):
+        raise UserError(f"{path} must list two or more class names and as many colours "
+                        f"[r, g, b] (0-255). {fix}")
+    return tuple(names), colours.astype(np.uint8)
 
 
 # --- Loading -------------------------------------------------------------------
@@ -394,9 +433,11 @@ def load_split(root, split: str, size: int, limit: int | None = None) -> Split:
 
     images = np.empty((len(pairs), size, size, 3), np.float32)
     masks = np.empty((len(pairs), size, size), np.uint8)
+    road = palette is kitti.PALETTE    # find_samples chose KITTI: colour masks, black = ignore
     for k, (_, image_path, mask_path) in enumerate(pairs):
         photo = read_photo(image_path)
-        mask = pal.read_mask(mask_path, palette, ignore_index)
+        mask = (kitti.read_kitti_mask(mask_path) if road
+                else pal.read_mask(mask_path, palette, ignore_index))
         if mask.shape != photo.shape[:2]:
             turned = exif_orientation(image_path)
             stored = photo.shape[:2] if turned in (1, 2, 3, 4) else photo.shape[1::-1]

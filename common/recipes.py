@@ -10,7 +10,7 @@ lr does not change, so a schedule would make the columns differ (README, "On the
 real photos", has the measurement).
 """
 RECIPES = {
-    "photos": {"augment": "photos", "iters": 2000, "size": 64},
+    "photos": {"augment": "photos", "iters": 2000, "size": 64, "eval_every": 100},
 }
 
 

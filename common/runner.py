@@ -10,6 +10,7 @@ atomic checkpoints, evaluate with BatchNorm in inference mode, and write
     <out>/predictions.npz   pred: uint8 [N,H,W] class indices of the test split, reader order
     <out>/predictions.png   input | truth | prediction | overlay | error (+ probability for binary)
     <out>/loss.png          training loss curve
+    <out>/eval_iou.png      test mean IoU during training (with --eval-every N)
     <out>/checkpoint.npz    weights + optimizer state + loss history, for --resume
 
 Before any data is read, <out> is checked (common/outdir.py): it must be
@@ -168,11 +169,12 @@ class Progress:
         self.bar.close()
 
 
-def save_checkpoint(path, trainer, iteration, history, args, step, framework):
+def save_checkpoint(path, trainer, iteration, history, args, step, framework, evals=()):
     arrays = {f"w/{k}": v for k, v in trainer.get_weights().items()}
     arrays.update({f"opt/{k}": v for k, v in trainer.get_optimizer_state().items()})
     meta = {"step": step.name, "framework": framework, "iteration": iteration,
-            "history": history, "options": _options(args), "dry_run": bool(args.dry_run)}
+            "history": history, "options": _options(args), "dry_run": bool(args.dry_run),
+            "eval_curve": list(evals)}
     save_npz(path, arrays, meta)
 
 
@@ -227,7 +229,7 @@ def load_checkpoint(path, trainer, args, step):
                         "--out (or replace this one with --overwrite instead of --resume).")
     trainer.set_weights(weights)
     trainer.set_optimizer_state(opt)
-    return int(meta["iteration"]), list(meta["history"])
+    return int(meta["iteration"]), list(meta["history"]), list(meta.get("eval_curve", []))
 
 
 def planned_iters(args) -> int:
@@ -266,10 +268,10 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
     num_outputs = 1 if step.task == "binary" else len(classes)
     trainer = make_trainer(num_outputs, ignore)
 
-    start, history = 0, []
+    start, history, evals = 0, [], []   # evals: [iteration, test mean IoU, test loss] (--eval-every)
     last_checkpoint = None         # the iteration of this run's newest checkpoint.npz
     if args.resume:
-        start, history = load_checkpoint(ckpt_path, trainer, args, step)
+        start, history, evals = load_checkpoint(ckpt_path, trainer, args, step)
         last_checkpoint = start
         if start > iters:
             raise UserError(f"{ckpt_path} is at iteration {start}, beyond --iters {iters}: "
@@ -303,16 +305,21 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
                                 f"learning rate, e.g. --lr {args.lr / 10:g}.")
             history.append(loss)
             progress.update(i, loss)
+            every = getattr(args, "eval_every", 0)
+            if every and ((i + 1) % every == 0 or i + 1 == iters):
+                # inference mode changes no weight and no BatchNorm statistic: the training
+                # that follows is the same as without it (tests/test_augment.py)
+                evals.append([i + 1, *_score(trainer, test, step, ignore, classes, args.loss)])
             if stop.requested:
                 progress.close()
                 folder.before_write()
-                save_checkpoint(ckpt_path, trainer, i + 1, history, args, step, framework)
+                save_checkpoint(ckpt_path, trainer, i + 1, history, args, step, framework, evals)
                 print(f"\ninterrupted after iteration {i + 1}; saved {ckpt_path}. "
                       f"{_resume_advice(args)}.", file=sys.stderr)
                 raise SystemExit(130)
             if (i + 1) % args.checkpoint_every == 0 and i + 1 < iters:
                 folder.before_write()
-                save_checkpoint(ckpt_path, trainer, i + 1, history, args, step, framework)
+                save_checkpoint(ckpt_path, trainer, i + 1, history, args, step, framework, evals)
                 last_checkpoint = i + 1
                 interrupt.note = (f"{ckpt_path} from iteration {i + 1} is kept; "
                                   f"{_resume_advice(args).lower()}")
@@ -320,7 +327,7 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
     progress.close()
     if iters > start:
         folder.before_write()
-        save_checkpoint(ckpt_path, trainer, iters, history, args, step, framework)
+        save_checkpoint(ckpt_path, trainer, iters, history, args, step, framework, evals)
         interrupt.note = (f"training finished, {ckpt_path} is kept; {_resume_advice(args).lower()} "
                           "to evaluate and write the outputs")
 
@@ -362,6 +369,7 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
         "device": getattr(trainer, "device_name", "cpu"),
         "ms_per_iter_loop": median_ms(loop_times),   # the whole iteration: data, step, logging
         "loss_curve": history,
+        "eval_curve": evals,      # [iteration, test mean IoU, test loss] every --eval-every
         "environment": environment(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -373,6 +381,13 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
     print(f"{label} {step.name}: mean IoU {fmt(result['mean_iou'])}, pixel accuracy "
           f"{fmt(result['pixel_accuracy'])}, test loss {fmt(test_loss)} -> {out}", file=sys.stderr)
     return result
+
+
+def _score(trainer, test, step, ignore, classes, loss):
+    """(mean IoU, loss) on the test split now, BatchNorm in inference mode."""
+    y = to_targets(test.masks, step.task, ignore)
+    _, pred, _, test_loss = predict(trainer, test.images, y, step.task, ignore_index=ignore, loss=loss)
+    return metrics.evaluate(y, pred, len(classes), ignore_index=ignore)["mean_iou"], test_loss
 
 
 def _resume_advice(args):
@@ -422,6 +437,10 @@ def write_outputs(out, trainer, result, test, y_test, pred, probs, classes, pale
     viz.save_prediction_grid(out / "predictions.png", test.images, y_test, pred, palette,
                              list(classes), probs=probs, title=title,
                              ignore_index=result["ignore_index"])
+    if result["eval_curve"]:
+        its, ious = [e[0] for e in result["eval_curve"]], [e[1] for e in result["eval_curve"]]
+        viz.save_curves(out / "eval_iou.png", {result["label"]: (its, ious)},
+                        ylabel="test mean IoU", title=title)
     if result["loss_curve"]:
         curve = result["loss_curve"]
         viz.save_curves(out / "loss.png", {result["label"]: (list(range(1, len(curve) + 1)), curve)},

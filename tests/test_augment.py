@@ -158,3 +158,22 @@ def test_recipe_and_augment_are_recorded_and_resume_checks_them(tmp_path, capsys
                                               "--augment", "flip", "--resume", "--out", str(out)])
     assert e.value.code == 2
     assert "--augment photos (now flip)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow", "keras", "chainer"])
+def test_eval_every_changes_nothing_in_the_training(framework, tmp_path):
+    """Scoring the test split between steps (BatchNorm in inference mode) leaves the weights,
+    the running statistics and so the rest of the training as they were."""
+    from common.weights import load_npz
+    require(framework)
+    common_args = ["--dry-run", "--size", "32", "--augment", "photos"]
+    a = run_step(framework, "02_multiclass", common_args + ["--eval-every", "1",
+                                                            "--out", str(tmp_path / "a")])
+    b = run_step(framework, "02_multiclass", common_args + ["--out", str(tmp_path / "b")])
+    assert [e[0] for e in a["eval_curve"]] == [1, 2] and b["eval_curve"] == []
+    assert a["eval_curve"][-1][1] == pytest.approx(a["mean_iou"])
+    assert a["loss_curve"] == b["loss_curve"]
+    wa, wb = load_npz(tmp_path / "a" / "weights.npz")[0], load_npz(tmp_path / "b" / "weights.npz")[0]
+    for k in wa:
+        np.testing.assert_array_equal(wa[k], wb[k], err_msg=k)
+    assert (tmp_path / "a" / "eval_iou.png").is_file()
