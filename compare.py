@@ -39,6 +39,7 @@ from common.errors import UserError, exit_on_user_error
 from common.frameworks import COLUMNS, FRAMEWORKS, describe_cpu, environment, installed
 from common.data import dataset_path
 from common.runner import fmt
+from common.recipes import RECIPES, describe as recipe_text
 from common.runs import command, finished, plan, refuse, resolve
 
 STEPS = lessons.steps()
@@ -71,6 +72,9 @@ def parse_args(argv=None):
                    help=f"iterations per run (default: {FULL_ITERS}, or {QUICK_ITERS} with --quick)")
     p.add_argument("--data", type=dataset_path, default=None,
                    help="dataset root, or imori (the course\'s 16 real photos; default: the embedded synthetic newts)")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+                   help="pass --recipe to every script (common/recipes.py); its iterations "
+                        "unless --iters is given")
     p.add_argument("--seed", type=int, default=0, help="seed for every run (default: 0)")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default: runs/compare, or runs/compare-quick with --quick, "
@@ -88,6 +92,8 @@ def parse_args(argv=None):
     p.add_argument("--dry-run", action="store_true",
                    help="pass --dry-run to every script (2 iterations on a few images)")
     args = p.parse_args(argv)
+    if args.iters is None and args.recipe and "iters" in RECIPES[args.recipe]:
+        args.iters = RECIPES[args.recipe]["iters"]
     args.iters = args.iters if args.iters is not None else (QUICK_ITERS if args.quick else FULL_ITERS)
     if args.out is None:
         args.out = RUNS / ("compare-quick" if args.quick else "compare")
@@ -265,6 +271,8 @@ def write_report(args, results, pngs, seconds):
     schedule = ("dry run (2 iterations on a few images)" if args.dry_run
                 else f"{args.iters} iterations per run")
     data_name = _shown(args.data) if args.data else "embedded synthetic newts"
+    if getattr(args, "recipe", None):
+        schedule += f", --recipe {args.recipe} ({recipe_text(args.recipe)})"
     intro = (f"{schedule}, seed {args.seed}, dataset: {data_name}. Per-class IoU in class "
              f"order ({' / '.join(classes)}); for 01_binarization: background / newt. "
              f"**Bold**: best mean IoU of the step. Total time {seconds / 60:.1f} min.")

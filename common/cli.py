@@ -110,7 +110,14 @@ def parse_args(step: str, framework: str, argv=None, description=None, add_argum
     """Parse argv; apply --recipe, resolve --augment, fill in the default --out
     (runs/<out_label or framework>/<step>)."""
     parser = build_parser(step, framework, description, add_arguments, out_label)
-    args = parser.parse_args(argv)
+    args = resolve(parser, parser.parse_args(argv), argv)
+    if args.out is None:
+        args.out = RUNS / (out_label or framework) / (f"{step}_predict" if args.predict else step)
+    return args
+
+
+def resolve(parser, args, argv):
+    """Apply --recipe to the options not given, and settle --augment against --flip."""
     given = _given(parser, argv)
     args.given_options = given
     if args.recipe:
@@ -123,8 +130,6 @@ def parse_args(step: str, framework: str, argv=None, description=None, add_argum
         parser.error(f"--no-flip and --augment {args.augment} contradict each other: "
                      f"--no-flip means --augment none; give one of them")
     args.flip = args.augment != "none"
-    if args.out is None:
-        args.out = RUNS / (out_label or framework) / (f"{step}_predict" if args.predict else step)
     return args
 
 
@@ -133,4 +138,4 @@ def _given(parser, argv) -> set:
     quiet = copy.deepcopy(parser)
     for action in quiet._actions:
         action.default = argparse.SUPPRESS
-    return set(vars(quiet.parse_args(argv)))
+    return set(vars(quiet.parse_known_args(argv)[0]))

@@ -31,6 +31,8 @@ def command(label, step, args, out):
            "--seed", str(args.seed), "--out", str(out)]
     if args.data is not None:
         cmd += ["--data", str(args.data)]
+    if getattr(args, "recipe", None):
+        cmd += ["--recipe", args.recipe]
     if args.dry_run:
         cmd.append("--dry-run")
     if framework == "keras":
@@ -46,7 +48,7 @@ def finished(out, args):
         return None
     o = m.get("options", {})
     same = (o.get("iters") == args.iters and o.get("seed") == args.seed
-            and o.get("dry_run") == args.dry_run
+            and o.get("dry_run") == args.dry_run and o.get("recipe") == getattr(args, "recipe", None)
             and o.get("data") == str(args.data) and not o.get("init_from")
             and o.get("synth_version") == synth.version_for(args.data))
     return m if same else None
@@ -68,7 +70,8 @@ def plan(out, cmd, done, force=False, overwrite=False):
     if force or overwrite:
         return "run", ["--overwrite"]
     if held["kind"] == "interrupted":
-        script_args, _ = cli.build_parser("step", "framework").parse_known_args(cmd[2:])
+        parser = cli.build_parser("step", "framework")
+        script_args = cli.resolve(parser, parser.parse_known_args(cmd[2:])[0], cmd[2:])
         at = runner.resumable(out / "checkpoint.npz", script_args)
         if at is not None and at <= runner.planned_iters(script_args):
             return "run", ["--resume"]
