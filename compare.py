@@ -18,6 +18,7 @@ to --out (default runs/compare/):
     report.md, report.html     table step x framework, best per row marked, environment
     <step>_predictions.png     input | ground truth | each framework's prediction
     <step>_loss.png            the frameworks' loss curves overlaid
+    <step>_eval_iou.png        their test mean IoU during training (runs with --eval-every)
     runs/<label>/<step>/       each run's own outputs (metrics.json, weights.npz, ...)
     logs/<label>-<step>.log    each run's console output
 """
@@ -199,6 +200,12 @@ def figures(args, results):
                                         ylabel=f"training loss ({any_m['loss']})",
                                         title=f"{step}: training loss",
                                         smooth=0.9 if args.iters > 20 else 0))
+        evals = {label: ([e[0] for e in m["eval_curve"]], [e[1] for e in m["eval_curve"]])
+                 for label, m in ok.items() if m.get("eval_curve")}
+        if evals:
+            pngs.append(viz.save_curves(args.out / f"{step}_eval_iou.png", evals,
+                                        ylabel="test mean IoU", title=f"{step}: test mean IoU "
+                                        "during training"))
         out[step] = pngs
     return out
 
