@@ -145,6 +145,17 @@ class Trainer:
     def set_weights(self, weights):
         chainer_weights.set_weights(self.model, weights)
 
+    def set_lr(self, lr: float):
+        """The learning rate of the next steps (--lr-schedule). Chainer's v is -lr * v_torch:
+        rescaled by new/old, so the next step is PyTorch's (as keras_trainer.set_lr)."""
+        if lr == self.lr:
+            return
+        for _, p in self.params:
+            if p.update_rule.state is not None:
+                p.update_rule.state["v"] *= lr / self.lr
+        self.opt.lr = lr
+        self.lr = lr
+
     def get_optimizer_state(self):
         """Momentum buffer per parameter in PyTorch's form (v_torch = -v_chainer / lr)."""
         out = {}

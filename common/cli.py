@@ -58,6 +58,9 @@ def build_parser(step: str, framework: str, description: str | None = None,
                    help="images per training batch (default: 4)")
     p.add_argument("--lr", type=_number(float, 0, 10, lo_open=True, what="a learning rate"),
                    default=0.01, help="SGD learning rate (default: 0.01)")
+    p.add_argument("--lr-schedule", choices=("constant", "poly"), default="constant",
+                   help="constant --lr, or poly: lr * (1 - iteration / iters) ** 0.9, DeepLab's "
+                        "policy (default: constant)")
     p.add_argument("--momentum", type=_number(float, 0, 0.999, what="a momentum"), default=0.9,
                    help="SGD momentum (default: 0.9)")
     p.add_argument("--loss", choices=LOSSES, default="ce",

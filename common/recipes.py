@@ -10,7 +10,8 @@ lr does not change, so a schedule would make the columns differ (README, "On the
 real photos", has the measurement).
 """
 RECIPES = {
-    "photos": {"augment": "photos", "iters": 2000, "size": 64, "eval_every": 100},
+    "photos": {"augment": "photos", "lr_schedule": "poly", "iters": 2000, "size": 64,
+               "eval_every": 100},
 }
 
 

@@ -43,7 +43,9 @@ DRY_RUN = {"iters": 2, "train_images": 8, "test_images": 4}
 BINARY_CLASSES = ("background", "newt")
 EVAL_BATCH = 16
 # Options that must match for --resume to continue the same run.
-RESUME_OPTIONS = ("size", "batch_size", "lr", "momentum", "loss", "seed", "flip", "augment", "data")
+RESUME_OPTIONS = ("size", "batch_size", "lr", "lr_schedule", "momentum", "loss", "seed", "flip",
+                  "augment", "data")
+POLY_POWER = 0.9       # DeepLab's "poly" learning-rate policy: lr * (1 - i / iters) ** 0.9
 
 
 @dataclass
@@ -183,11 +185,23 @@ def _augment(args) -> str:
     return getattr(args, "augment", None) or ("flip" if getattr(args, "flip", True) else "none")
 
 
+def lr_at(args, i: int) -> float:
+    """The learning rate of iteration i (0-based): --lr, or its poly decay over --iters."""
+    if getattr(args, "lr_schedule", "constant") == "constant":
+        return args.lr
+    return args.lr * (1.0 - i / max(planned_iters(args), 1)) ** POLY_POWER
+
+
 def _options(args):
     """The options a resumed or reused run must share; the embedded dataset's
-    version counts too (a new version draws different images)."""
+    version counts too (a new version draws different images), and so does --iters
+    under a schedule that decays over it."""
     o = {k: (str(getattr(args, k)) if k == "data" else
-             _augment(args) if k == "augment" else getattr(args, k)) for k in RESUME_OPTIONS}
+             _augment(args) if k == "augment" else
+             getattr(args, k, "constant") if k == "lr_schedule" else getattr(args, k))
+         for k in RESUME_OPTIONS}
+    if o["lr_schedule"] != "constant":
+        o["schedule_iters"] = planned_iters(args)
     o["synth_version"] = synth.version_for(args.data)
     return o
 
@@ -196,6 +210,7 @@ def _changed_options(meta, args):
     """The options of args that differ from a checkpoint's meta, in words ([] = it can resume).
     Checkpoints older than the "dry_run" entry are not checked for it."""
     saved = dict(meta.get("options", {}))
+    saved.setdefault("lr_schedule", "constant")          # checkpoints from before --lr-schedule
     if "augment" not in saved and "flip" in saved:     # checkpoints from before --augment
         saved["augment"] = "flip" if saved["flip"] else "none"
     changed = [f"--{k.replace('_', '-')} {saved.get(k)} (now {v})" if k != "synth_version"
@@ -271,6 +286,9 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
     start, history, evals = 0, [], []   # evals: [iteration, test mean IoU, test loss] (--eval-every)
     last_checkpoint = None         # the iteration of this run's newest checkpoint.npz
     if args.resume:
+        if hasattr(trainer, "set_lr"):
+            # before the momentum is loaded: Keras and Chainer keep it scaled by the current lr
+            trainer.set_lr(lr_at(args, min(resumable(ckpt_path, args) or 0, max(iters - 1, 0))))
         start, history, evals = load_checkpoint(ckpt_path, trainer, args, step)
         last_checkpoint = start
         if start > iters:
@@ -285,12 +303,15 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
         trainer.set_weights(step.init(weights) if step.init else weights)
 
     batches = data.Batches(train, args.batch_size, args.seed, augment=_augment(args))
+    scheduled = getattr(args, "lr_schedule", "constant") != "constant"
     times, loop_times = [], []   # the train step alone; the whole iteration (data, logging, ...)
     progress = Progress(start, iters, f"{label} {step.name}")
     with StopOnSigint() as stop:
         for i in range(start, iters):
             t_loop = time.perf_counter()
             x, y = batches.batch(i)
+            if scheduled:
+                trainer.set_lr(lr_at(args, i))
             t0 = time.perf_counter()
             loss = float(trainer.train_step(to_layout(x, trainer.layout),
                                             to_targets(y, step.task, ignore)))

@@ -222,6 +222,20 @@ class Trainer:
                for name, g in zip(self.param_names, grads)}
         return float(ops.convert_to_numpy(loss)), out
 
+    def set_lr(self, lr: float):
+        """The learning rate of the next steps (--lr-schedule).
+
+        Keras' velocity is u = -lr * v (PyTorch's v): with a new lr it is rescaled by
+        new/old, so the next step is PyTorch's p -= lr_new * (mu*v + g), not
+        p -= mu*lr_old*v + lr_new*g (what Keras itself does when lr changes)."""
+        if lr == self.lr:
+            return
+        with self._scope():
+            for u in self.optimizer.momentums:
+                u.assign(u * (lr / self.lr))
+            self.optimizer.learning_rate = lr        # assigns Keras' lr variable
+        self.lr = lr
+
     def get_weights(self):
         return keras_weights.get_weights(self.model)
 

@@ -108,6 +108,11 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         return loss.item(), grads
 
+    def set_lr(self, lr: float):
+        """The learning rate of the next steps (--lr-schedule); the momentum buffer is kept."""
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+
     def get_weights(self):
         return torch_weights.get_weights(self.model)
 

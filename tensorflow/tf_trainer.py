@@ -58,7 +58,10 @@ class SGD:
     """
 
     def __init__(self, variables, lr: float, momentum: float):
-        self.lr, self.momentum = lr, momentum
+        # lr a variable, so a traced step reads the current value (--lr-schedule)
+        self.lr = tf.Variable(lr, dtype=variables[0].dtype if variables else tf.float32,
+                              trainable=False)
+        self.momentum = momentum
         self.velocity = {v.ref(): tf.Variable(tf.zeros_like(v), trainable=False)
                          for v in variables}
 
@@ -126,6 +129,11 @@ class Trainer:
 
     def train_step(self, x, y) -> float:
         return float(self._train_step(self._input(x), y))
+
+    def set_lr(self, lr: float):
+        """The learning rate of the next steps (--lr-schedule); the momentum buffer is kept."""
+        self.lr = lr
+        self.opt.lr.assign(lr)
 
     def eval_batch(self, x, y):
         logits, loss = self._eval(self._input(x), y)
