@@ -179,18 +179,21 @@ def test_masks_blank_fails_answer_passes_and_mistakes_are_named(tmp_path):
     assert masks_checker.check(answer).passed
     text = MASKS_FILE.read_text()
     cases = {
-        "Q0.2": (".resize((size, size), Image.NEAREST)", ".resize((size, size), Image.BILINEAR)",
+        "Q0.2": ("interpolation=cv2.INTER_NEAREST_EXACT)", "interpolation=cv2.INTER_LINEAR)",
                  "it was interpolated"),
+        "Q0.2 shifted": ("interpolation=cv2.INTER_NEAREST_EXACT)", "interpolation=cv2.INTER_NEAREST)",
+                         "use cv2.INTER_NEAREST_EXACT"),
         "Q0.3": ("out = np.empty(index.shape + (3,), np.uint8)",
                  "out = np.empty(index.shape + (3,), np.int64)", "expected uint8"),
         "Q0.1": ("        t[y == ignore_index] = ignore_index\n", "        pass\n",
                  "the ignored pixels (255) became 1"),
     }
     for q, (old, new, named) in cases.items():
+        assert old in text, q
         wrong = tmp_path / q / "00_masks.py"
         wrong.parent.mkdir()
         wrong.write_text(text.replace(old, new))
-        result = {r.qid: r for r in masks_checker.check(wrong).results}[q]
+        result = {r.qid: r for r in masks_checker.check(wrong).results}[q.split()[0]]
         assert result.status == "fail" and named in result.message, (q, result.message)
 
 
