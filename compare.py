@@ -93,7 +93,7 @@ def parse_args(argv=None):
     p.add_argument("--dry-run", action="store_true",
                    help="pass --dry-run to every script (2 iterations on a few images)")
     args = p.parse_args(argv)
-    if args.iters is None and args.recipe and "iters" in RECIPES[args.recipe]:
+    if args.iters is None and args.recipe and "iters" in RECIPES[args.recipe] and not args.quick:
         args.iters = RECIPES[args.recipe]["iters"]
     args.iters = args.iters if args.iters is not None else (QUICK_ITERS if args.quick else FULL_ITERS)
     if args.out is None:

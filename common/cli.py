@@ -130,8 +130,10 @@ def resolve(parser, args, argv):
     if args.augment is None:
         args.augment = "flip" if args.flip else "none"
     elif not args.flip and args.augment != "none":
-        parser.error(f"--no-flip and --augment {args.augment} contradict each other: "
-                     f"--no-flip means --augment none; give one of them")
+        source = (f"--augment {args.augment}" if "augment" in given else
+                  f"--recipe {args.recipe} (which sets --augment {args.augment})")
+        parser.error(f"--no-flip and {source} contradict each other: --no-flip means "
+                     f"--augment none; give one of them, or --augment none with the recipe")
     args.flip = args.augment != "none"
     return args
 

@@ -126,9 +126,9 @@ def image_to_array(img: Image.Image, size: int | None = None) -> np.ndarray:
 
 
 def resize_photo(rgb: np.ndarray, size: int) -> np.ndarray:
-    """float32 [H, W, 3] -> [size, size, 3]: OpenCV's area interpolation when shrinking
-    (each output pixel the mean of the pixels it covers: no aliasing), bilinear when
-    enlarging (area would then repeat pixels like nearest neighbour). The aspect ratio
+    """float32 [H, W, 3] -> [size, size, 3]: OpenCV's area interpolation when both sides
+    shrink (each output pixel the mean of the pixels it covers: no aliasing), else
+    bilinear (area would repeat pixels like nearest neighbour along a side that grows). The aspect ratio
     is not kept, as in the original exercise. Masks: masks.resize_mask, nearest only."""
     h, w = rgb.shape[:2]
     if (h, w) == (size, size):
@@ -153,8 +153,15 @@ def _decode(path: Path) -> np.ndarray | None:
     if raw.size == 0:
         return None
     if path.suffix.lower() in (".jpg", ".jpeg") and bytes(raw[-2:]) != b"\xff\xd9":
-        return None     # cut short: libjpeg would fill the rest with grey and only warn
-    bgr = cv2.imdecode(raw, _CV_FLAGS)
+        # cut short (libjpeg would fill the rest with grey and only warn), or bytes after
+        # the end marker (some cameras): Pillow decides, and names the file if it is damaged
+        return None
+    quiet = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)   # Pillow gets a second try
+    try:
+        bgr = cv2.imdecode(raw, _CV_FLAGS)
+    finally:
+        cv2.utils.logging.setLogLevel(quiet)
     if bgr is None or bgr.ndim != 3:
         return None
     scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(bgr.dtype, 1.0)
@@ -173,7 +180,8 @@ def read_photo(path) -> np.ndarray:
     rgb = _decode(path) if path.is_file() else None
     if rgb is None:
         return image_to_array(pal.open_image(path, "image"))
-    turn = exif_orientation(path)
+    # libtiff turns a TIFF by its Orientation tag itself, even with IMREAD_IGNORE_ORIENTATION
+    turn = 1 if path.suffix.lower() in (".tif", ".tiff") else exif_orientation(path)
     return np.ascontiguousarray(_TURN[turn](rgb)) if turn != 1 else rgb
 
 

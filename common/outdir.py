@@ -31,7 +31,7 @@ from common.weights import META_KEY
 # Any of these means "a run was here".
 RUN_MARKERS = ("metrics.json", "weights.npz", "checkpoint.npz")
 # Everything a run writes (common/runner.py); --overwrite removes these and nothing else.
-RUN_FILES = RUN_MARKERS + ("predictions.npz", "predictions.png", "loss.png")
+RUN_FILES = RUN_MARKERS + ("predictions.npz", "predictions.png", "loss.png", "eval_iou.png")
 
 
 def broken_link(path) -> str | None:

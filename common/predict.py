@@ -70,7 +70,10 @@ def segment(trainer, photo: np.ndarray, size: int) -> np.ndarray:
     x = data.resize_photo(photo, size)[None]
     logits = np.asarray(trainer.forward(to_layout(x, trainer.layout), training=False), np.float32)
     hwc = np.ascontiguousarray(logits[0].transpose(1, 2, 0))
-    up = cv2.resize(hwc, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
+    # cv2.resize takes at most 128 channels at once (OpenCV 5.0): classes in chunks of 64
+    up = np.concatenate([cv2.resize(np.ascontiguousarray(hwc[..., c:c + 64]), (w, h),
+                                    interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
+                         for c in range(0, hwc.shape[-1], 64)], axis=-1)
     return trainer.classes(up.transpose(2, 0, 1)[None])[0]
 
 
@@ -112,9 +115,9 @@ def run(args, step, make_trainer, framework: str, label: str | None = None) -> d
     check_compatible(trainer.get_weights(), weights, args.init_from, step.name, meta)
     trainer.set_weights(weights)
 
+    read = {path: data.read_photo(path) for path in photos}   # a bad file: UserError, nothing written
     preds = {}
-    for path in photos:
-        photo = data.read_photo(path)          # a bad file: UserError naming it, nothing written
+    for path, photo in read.items():
         preds[path.stem] = segment(trainer, photo, args.size)
         mask = Image.fromarray(preds[path.stem], "P")
         flat = np.zeros((256, 3), np.uint8)

@@ -213,8 +213,9 @@ def _changed_options(meta, args):
     saved.setdefault("lr_schedule", "constant")          # checkpoints from before --lr-schedule
     if "augment" not in saved and "flip" in saved:     # checkpoints from before --augment
         saved["augment"] = "flip" if saved["flip"] else "none"
-    changed = [f"--{k.replace('_', '-')} {saved.get(k)} (now {v})" if k != "synth_version"
-               else f"embedded dataset version {saved.get(k)} (now {v})"
+    words = {"synth_version": "embedded dataset version {} (now {})",
+             "schedule_iters": "--iters {} under --lr-schedule poly, which decays over it (now {})"}
+    changed = [words.get(k, f"--{k.replace('_', '-')} {{}} (now {{}})").format(saved.get(k), v)
                for k, v in _options(args).items() if saved.get(k) != v]
     if meta.get("dry_run", bool(args.dry_run)) != bool(args.dry_run):
         changed.append(f"--dry-run {'on' if meta['dry_run'] else 'off'} (now "
@@ -286,9 +287,8 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
     start, history, evals = 0, [], []   # evals: [iteration, test mean IoU, test loss] (--eval-every)
     last_checkpoint = None         # the iteration of this run's newest checkpoint.npz
     if args.resume:
-        if hasattr(trainer, "set_lr"):
-            # before the momentum is loaded: Keras and Chainer keep it scaled by the current lr
-            trainer.set_lr(lr_at(args, min(resumable(ckpt_path, args) or 0, max(iters - 1, 0))))
+        # the momentum is loaded at the trainer's first lr; Keras and Chainer keep it scaled
+        # by lr, and set_lr rescales it to the lr of the iteration the loop resumes at
         start, history, evals = load_checkpoint(ckpt_path, trainer, args, step)
         last_checkpoint = start
         if start > iters:
@@ -385,10 +385,12 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
         "options": {**_options(args), "iters": args.iters, "dry_run": args.dry_run,
                     "init_from": str(args.init_from) if args.init_from else None,
                     "resumed_from": start or None, "recipe": getattr(args, "recipe", None),
+                    "eval_every": getattr(args, "eval_every", 0),
                     **step.extra},
         "train_images": len(train), "test_images": len(test),
         "device": getattr(trainer, "device_name", "cpu"),
         "ms_per_iter_loop": median_ms(loop_times),   # the whole iteration: data, step, logging
+                                                     # (and an --eval-every evaluation, if due)
         "loss_curve": history,
         "eval_curve": evals,      # [iteration, test mean IoU, test loss] every --eval-every
         "environment": environment(),

@@ -11,6 +11,7 @@ import sys
 
 from common import REPO, cli, outdir, runner, synth
 from common.errors import UserError
+from common.recipes import RECIPES
 
 
 def resolve(text, known, what, flag):
@@ -47,7 +48,14 @@ def finished(out, args):
     except (OSError, ValueError):
         return None
     o = m.get("options", {})
-    same = (o.get("iters") == args.iters and o.get("seed") == args.seed
+    recipe = getattr(args, "recipe", None)
+    # The options the recipe stands for today: a run made when it stood for others is not it.
+    # Options a run recorded before they existed count as their defaults.
+    wanted = {k: v for k, v in (RECIPES[recipe] if recipe else {}).items() if k != "iters"}
+    wanted.setdefault("lr_schedule", "constant")
+    recorded = {"lr_schedule": "constant", **o}
+    same_recipe = all(recorded.get(k, v) == v for k, v in wanted.items())
+    same = same_recipe and (o.get("iters") == args.iters and o.get("seed") == args.seed
             and o.get("dry_run") == args.dry_run and o.get("recipe") == getattr(args, "recipe", None)
             and o.get("data") == str(args.data) and not o.get("init_from")
             and o.get("synth_version") == synth.version_for(args.data))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from common import REPO, cli
-from common.augment import NAMES, PHOTOS, Augment
+from common.augment import NAMES, Augment
 from common.data import Batches, Split
 from common.recipes import RECIPES
 from tests.helpers import require, run_step
@@ -133,7 +133,25 @@ def test_flip_is_the_exercise_default_and_no_flip_is_none():
         cli.parse_args("06_unet", "pytorch", ["--no-flip", "--augment", "photos"])
     with pytest.raises(ValueError):
         Augment("mixup")
-    assert PHOTOS["rotate"][1] > 0
+
+
+def old_flips(split, batches, i):
+    """Batches.batch before --augment existed (common/data.py at 95b5085), written out."""
+    idx = batches.indices(i)
+    x, y = split.images[idx], split.masks[idx].astype(np.int32)
+    rng = np.random.default_rng([batches.seed, i, 1])
+    left_right, up_down = rng.random(len(idx)) < 0.5, rng.random(len(idx)) < 0.5
+    x[left_right], y[left_right] = x[left_right, :, ::-1], y[left_right, :, ::-1]
+    x[up_down], y[up_down] = x[up_down, ::-1], y[up_down, ::-1]
+    return x, y
+
+
+def test_flip_is_bit_for_bit_the_flips_of_earlier_runs():
+    split = pattern_split(5)
+    batches = Batches(split, 4, seed=9)
+    for i in range(6):
+        for new, old in zip(batches.batch(i), old_flips(split, batches, i)):
+            np.testing.assert_array_equal(new, old)
 
 
 def test_recipe_fills_in_only_what_is_not_given():
@@ -177,3 +195,37 @@ def test_eval_every_changes_nothing_in_the_training(framework, tmp_path):
     for k in wa:
         np.testing.assert_array_equal(wa[k], wb[k], err_msg=k)
     assert (tmp_path / "a" / "eval_iou.png").is_file()
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "chainer"])
+def test_a_poly_run_interrupted_and_resumed_equals_one_run(framework, tmp_path, monkeypatch):
+    """Ctrl-C after iteration 2 of 5 under --lr-schedule poly, then --resume: the same
+    learning rates and momentum (Chainer keeps it scaled by lr) as one uninterrupted run."""
+    import os
+    import signal
+    from common import driver
+    from common.weights import load_npz
+    require(framework)
+    argv = ["--size", "32", "--iters", "5", "--lr-schedule", "poly", "--augment", "photos"]
+    whole = run_step(framework, "02_multiclass", argv + ["--out", str(tmp_path / "whole")])
+    engine = driver.engine(framework)
+    real, calls = engine.Trainer.train_step, []
+
+    def interrupted(self, x, y):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)      # StopOnSigint: stop after this iteration
+        return real(self, x, y)
+    monkeypatch.setattr(engine.Trainer, "train_step", interrupted)
+    with pytest.raises(SystemExit) as e:
+        run_step(framework, "02_multiclass", argv + ["--out", str(tmp_path / "split")])
+    assert e.value.code == 130
+    monkeypatch.setattr(engine.Trainer, "train_step", real)
+    resumed = run_step(framework, "02_multiclass", argv + ["--out", str(tmp_path / "split"),
+                                                           "--resume"])
+    assert resumed["options"]["resumed_from"] == 2
+    np.testing.assert_allclose(resumed["loss_curve"], whole["loss_curve"], rtol=1e-6)
+    wa = load_npz(tmp_path / "whole" / "weights.npz")[0]
+    wb = load_npz(tmp_path / "split" / "weights.npz")[0]
+    for k in wa:
+        np.testing.assert_allclose(wb[k], wa[k], rtol=1e-5, atol=1e-7, err_msg=k)

@@ -511,3 +511,26 @@ def test_property_load_or_user_error(s):
         # the one correct way (nearest neighbour).
         expected = Image.fromarray(labels, "L").resize((size, size), Image.NEAREST)
         np.testing.assert_array_equal(split.masks[0], np.asarray(expected))
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png", ".jpg"])
+@pytest.mark.parametrize("turn", [3, 6])
+def test_photos_are_read_as_pillow_shows_them_for_every_format(tmp_path, suffix, turn):
+    """OpenCV decodes, the EXIF orientation is applied once: libtiff already turns a TIFF
+    itself, and a second turn would misalign it with its mask."""
+    from common import palette as pal
+    from common.data import read_photo
+    rgb = np.zeros((6, 10, 3), np.uint8)
+    rgb[:2, :3] = (250, 10, 10)                     # a red corner: any turn moves it
+    img = Image.fromarray(rgb)
+    path = tmp_path / f"p{suffix}"
+    if suffix == ".tif":
+        img.save(path, tiffinfo={pal.ORIENTATION_TAG: turn})
+    else:
+        exif = Image.Exif()
+        exif[pal.ORIENTATION_TAG] = turn
+        img.save(path, exif=exif, **({"quality": 100} if suffix == ".jpg" else {}))
+    shown = np.asarray(pal.open_image(path).convert("RGB"), np.float32) / 255
+    got = read_photo(path)
+    assert got.shape == shown.shape
+    np.testing.assert_allclose(got, shown, atol=0.05 if suffix == ".jpg" else 1e-6)
