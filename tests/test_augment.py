@@ -1,6 +1,7 @@
 """--augment (common/augment.py): deterministic, the same everywhere, masks never interpolated,
 image and mask aligned; --recipe applies its options unless a flag says otherwise."""
 import hashlib
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ from common import REPO, cli
 from common.augment import NAMES, Augment
 from common.data import Batches, Split
 from common.recipes import RECIPES
-from tests.helpers import require, run_step
+from helpers import require, run_step
 
 COLOURS = np.array([(0.05, 0.05, 0.05), (0.9, 0.1, 0.1), (0.1, 0.8, 0.2)], np.float32)
 
@@ -49,12 +50,13 @@ def test_a_batch_depends_only_on_seed_and_iteration(name):
 
 def test_photos_are_the_same_in_a_fresh_process():
     """What a run in another framework (another process) gets: the same bytes."""
-    code = ("import hashlib, numpy as np; from tests.test_augment import pattern_split, digest;"
+    code = ("from test_augment import pattern_split, digest;"
             "from common.data import Batches;"
             "b = Batches(pattern_split(), 4, seed=3, augment='photos');"
             "print(digest(*b.batch(11)))")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}      # test_augment, helpers
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                       timeout=120)
+                       timeout=120, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     here = Batches(pattern_split(), 4, seed=3, augment="photos")
     assert r.stdout.strip() == digest(*here.batch(11))
@@ -178,7 +180,11 @@ def test_recipe_and_augment_are_recorded_and_resume_checks_them(tmp_path, capsys
     assert "--augment photos (now flip)" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("framework", ["pytorch", "tensorflow", "keras", "chainer"])
+# PyTorch (eval()/train() switches) and Keras (predict_on_batch); TensorFlow and Chainer pass
+# training=False / chainer.config.train explicitly: make test-heavy runs them too.
+@pytest.mark.parametrize("framework", ["pytorch", "keras",
+                                       pytest.param("tensorflow", marks=pytest.mark.heavy),
+                                       pytest.param("chainer", marks=pytest.mark.heavy)])
 def test_eval_every_changes_nothing_in_the_training(framework, tmp_path):
     """Scoring the test split between steps (BatchNorm in inference mode) leaves the weights,
     the running statistics and so the rest of the training as they were."""
@@ -197,7 +203,8 @@ def test_eval_every_changes_nothing_in_the_training(framework, tmp_path):
     assert (tmp_path / "a" / "eval_iou.png").is_file()
 
 
-@pytest.mark.parametrize("framework", ["pytorch", "chainer"])
+# Chainer keeps its momentum scaled by lr (the case that can go wrong); PyTorch in make test-heavy
+@pytest.mark.parametrize("framework", ["chainer", pytest.param("pytorch", marks=pytest.mark.heavy)])
 def test_a_poly_run_interrupted_and_resumed_equals_one_run(framework, tmp_path, monkeypatch):
     """Ctrl-C after iteration 2 of 5 under --lr-schedule poly, then --resume: the same
     learning rates and momentum (Chainer keeps it scaled by lr) as one uninterrupted run."""

@@ -15,8 +15,9 @@ from common import data, synth
 pytestmark = pytest.mark.slow
 # 200 iterations of these take 27-48 s each on 2 cores with AVX-512 (twice that without):
 # `make test-heavy`. In CI they are covered by parity (the same computation as PyTorch in
-# float64) and their dry runs; the course's steps 02-06 learn in CI.
-HEAVY = ("07_fcn8s", "08_segnet", "09_deeplabv3plus")
+# float64) and their dry runs; the course's steps 02-05 learn in CI, and UNet (06, ~50 s
+# here) learns in CI on the real photos instead (tests/test_datasets.py).
+HEAVY = ("06_unet", "07_fcn8s", "08_segnet", "09_deeplabv3plus")
 LEARN_ARGS = ["--size", "32", "--iters", "150"]
 
 

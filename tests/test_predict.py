@@ -7,7 +7,7 @@ from PIL import Image
 
 from common import palette as pal
 from common.weights import load_npz
-from tests.helpers import require, run_step
+from helpers import require, run_step
 
 
 def photo(h, w, seed=0):
