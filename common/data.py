@@ -96,7 +96,7 @@ class Split:
 
 # --- Images --------------------------------------------------------------------
 # Photos are decoded and resized with OpenCV, as in the original course (cv2.imread,
-# cv2.resize). Pillow stays where OpenCV cannot do the job: masks (a palette PNG must be
+# cv2.resize; the course used cv2.resize's bilinear default, here area when shrinking). Pillow stays where OpenCV cannot do the job: masks (a palette PNG must be
 # read by index, OpenCV gives its colours), the EXIF orientation tag (read by Pillow from
 # the header only, applied here, so that photo and mask are turned by the same rule), and
 # the rare files OpenCV cannot decode (image_to_array).
