@@ -45,7 +45,8 @@ def resize_mask(index: np.ndarray, size: int) -> np.ndarray:
     Never bilinear: averaging the labels 0 and 2 at a border would invent the
     label 1, a class that is not there. OpenCV's INTER_NEAREST_EXACT samples
     at pixel centres, as photos are resized (and as Pillow's NEAREST does);
-    plain INTER_NEAREST is shifted by up to half a pixel against the photo.
+    plain INTER_NEAREST, which the original course used, samples at pixel
+    corners and is shifted by up to half an output pixel against the photo.
     """
     # >>> Q0.2 OpenCV: cv2.resize(index, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
     return cv2.resize(np.ascontiguousarray(index, np.uint8), (size, size),
