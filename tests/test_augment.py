@@ -236,3 +236,26 @@ def test_a_poly_run_interrupted_and_resumed_equals_one_run(framework, tmp_path, 
     wb = load_npz(tmp_path / "split" / "weights.npz")[0]
     for k in wa:
         np.testing.assert_allclose(wb[k], wa[k], rtol=1e-5, atol=1e-7, err_msg=k)
+
+
+def test_compare_reuses_a_recipe_run_only_with_what_the_recipe_means_today(tmp_path):
+    """A run recorded as --recipe photos is reused only if its options are the recipe's
+    today (the recipe changed once: poly, then constant lr)."""
+    import argparse
+    import json
+    from common import runs, synth
+    args = argparse.Namespace(iters=4000, seed=0, dry_run=False, recipe="photos", data=None)
+    base = {"iters": 4000, "seed": 0, "dry_run": False, "recipe": "photos", "data": "None",
+            "init_from": None, "synth_version": synth.version_for(None),
+            **{k: v for k, v in RECIPES["photos"].items() if k != "iters"}}
+    cases = {"as today": ({}, True), "recorded before lr_schedule existed": ({}, True),
+             "poly": ({"lr_schedule": "poly"}, False), "flips only": ({"augment": "flip"}, False),
+             "no recipe": ({"recipe": None}, False)}
+    for name, (change, reused) in cases.items():
+        out = tmp_path / name.replace(" ", "_")
+        out.mkdir()
+        options = {**base, **change}
+        if name == "as today":
+            options["lr_schedule"] = "constant"
+        (out / "metrics.json").write_text(json.dumps({"options": options}))
+        assert (runs.finished(out, args) is not None) == reused, name
