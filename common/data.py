@@ -53,7 +53,7 @@ from common import REPO
 from common import kitti
 from common import palette as pal
 from common.augment import Augment
-from common.errors import UserError
+from common.errors import UserError, few as _few
 from common.masks import resize_mask
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -71,7 +71,6 @@ def dataset_path(text: str) -> Path:
     if text in NAMED and not path.exists():
         return NAMED[text]
     return path
-MAX_LISTED = 5      # how many offending files an error message names
 
 
 @dataclass
@@ -197,13 +196,6 @@ def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
 
 
 # --- Finding the files ---------------------------------------------------------
-
-def _few(paths) -> str:
-    """Up to MAX_LISTED paths, then '... (N in all)'."""
-    paths = [str(p) for p in paths]
-    text = ", ".join(paths[:MAX_LISTED])
-    return text + (f", ... ({len(paths)} in all)" if len(paths) > MAX_LISTED else "")
-
 
 def _is_image_file(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES

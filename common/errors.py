@@ -32,3 +32,13 @@ def exit_on_user_error(main):
     wrapped.__wrapped__ = main
     wrapped.__doc__ = main.__doc__
     return wrapped
+
+
+MAX_LISTED = 5      # how many offending files or values an error message names
+
+
+def few(items) -> str:
+    """Up to MAX_LISTED items, then '... (N in all)': the lists in error messages."""
+    items = [str(i) for i in items]
+    text = ", ".join(items[:MAX_LISTED])
+    return text + (f", ... ({len(items)} in all)" if len(items) > MAX_LISTED else "")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from common import palette as pal
-from common.errors import UserError
+from common.errors import UserError, few as _few
 
 CLASSES = ("not road", "road")
 PALETTE = np.array([(255, 0, 0), (255, 0, 255)], np.uint8)   # KITTI's red and magenta
@@ -40,13 +40,6 @@ SPLITS = ("train", "test")
 CATEGORIES = ("um", "umm", "uu")
 
 _PHOTO = re.compile(r"^(um|umm|uu)_(\d+)$")
-_MAX_LISTED = 5
-
-
-def _few(items) -> str:
-    items = [str(i) for i in items]
-    text = ", ".join(items[:_MAX_LISTED])
-    return text + (f", ... ({len(items)} in all)" if len(items) > _MAX_LISTED else "")
 
 
 def _training(root: Path) -> Path:

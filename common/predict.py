@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from common import data, palette as pal, viz
-from common.errors import UserError
+from common.errors import UserError, few
 from common.runner import BINARY_CLASSES, check_size, to_layout
 from common.weights import atomic_write, check_compatible, load_npz, save_npz
 
@@ -108,7 +108,7 @@ def run(args, step, make_trainer, framework: str, label: str | None = None) -> d
     there = [p for p in _outputs(out, stems) if p.exists()]
     if there and not getattr(args, "overwrite", False):
         raise UserError(f"{out} already holds {len(there)} of this prediction's files "
-                        f"({data._few(there)}). Choose another --out, or add --overwrite to "
+                        f"({few(there)}). Choose another --out, or add --overwrite to "
                         f"replace them (other files in {out} are left alone).")
 
     trainer = make_trainer(num_outputs, meta.get("ignore_index"))

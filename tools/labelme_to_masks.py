@@ -83,14 +83,13 @@ from PIL import Image, ImageDraw
 from common import outdir
 from common import palette as pal
 from common.data import IMAGE_SUFFIXES, SPLITS_FILE
-from common.errors import UserError, exit_on_user_error
+from common.errors import UserError, few as _few, exit_on_user_error
 from common.weights import atomic_write
 
 CLASSES_FILE = "classes.json"
 UNLABELLED = "unlabelled"          # class folder of a photo with nothing but class 0
 AREA_SHAPES = ("polygon", "rectangle", "circle")
 DECODED_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp", "TIFF": ".tif"}
-MAX_LISTED = 5
 LABELME_FORMAT = ('labelme saves {"shapes": [{"label", "points", "shape_type", ...}, ...], '
                   '"imagePath", "imageData", "imageHeight", "imageWidth"}')
 
@@ -99,10 +98,6 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _few(items) -> str:
-    items = [str(i) for i in items]
-    text = ", ".join(items[:MAX_LISTED])
-    return text + (f", ... ({len(items)} in all)" if len(items) > MAX_LISTED else "")
 
 
 # --- Options -------------------------------------------------------------------
