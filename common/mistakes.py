@@ -64,6 +64,12 @@ FCN_NO_RELU = ("fc6 and fc7 without their ReLU: they are the classifier's fully 
 DECODER_ORDER = ("The decoder concatenates in another order: the question's order is "
                  "[ASPP output upsampled, reduced low-level features].")
 
+FRRU_REPLACES = ("The residual stream is replaced, not updated: an FRRU ADDS its upsampled "
+                 "1x1 projection to z (z + up(to_residual(y))), so z keeps what it carried "
+                 "from the units before.")
+FRRU_CONCAT_ORDER = ("The FRRU concatenates in the other order: the question's order is "
+                     "[y, pooled z] on the channel axis (conv1's weights see them in that order).")
+
 MISTAKES = {
     ("pytorch", "01_binarization"): (
         Mistake("Q1.1", BN_FIRST, "return self.bn(F.relu(self.conv(x)))",
@@ -115,6 +121,16 @@ MISTAKES = {
                 "torch.cat([branch(x) for branch in self.branches[::-1]], dim=1)"),
         Mistake("Q9.2", DECODER_ORDER, "x = torch.cat([x, self.reduce(low_level)], dim=1)",
                 "x = torch.cat([self.reduce(low_level), x], dim=1)"),
+    ),
+    ("pytorch", "10_frrn"): (
+        Mistake("Q10.1", FRRU_REPLACES,
+                "z = z + F.interpolate(self.to_residual(y), scale_factor=self.scale, mode=\"nearest\")",
+                "z = F.interpolate(self.to_residual(y), scale_factor=self.scale, mode=\"nearest\")"),
+        Mistake("Q10.1", FRRU_CONCAT_ORDER, "torch.cat([y, pooled], dim=1)",
+                "torch.cat([pooled, y], dim=1)"),
+        Mistake("Q10.2", NEAREST_BILINEAR,
+                "y = F.interpolate(y, scale_factor=2, mode=\"nearest\")  # back to full size",
+                "y = F.interpolate(y, scale_factor=2, mode=\"bilinear\")  # back to full size"),
     ),
     ("chainer", "01_binarization"): (
         Mistake("Q1.1", BN_FIRST, "return self.bn(F.relu(self.conv(x)))",
@@ -172,6 +188,12 @@ MISTAKES = {
         Mistake("Q9.2", DECODER_ORDER, "x = F.concat([x, self.reduce(low_level)], axis=1)",
                 "x = F.concat([self.reduce(low_level), x], axis=1)"),
     ),
+    ("chainer", "10_frrn"): (
+        Mistake("Q10.1", FRRU_REPLACES, "z = z + nearest(self.to_residual(y), self.scale)",
+                "z = nearest(self.to_residual(y), self.scale)"),
+        Mistake("Q10.1", FRRU_CONCAT_ORDER, "F.concat([y, pooled], axis=1)",
+                "F.concat([pooled, y], axis=1)"),
+    ),
     ("tensorflow", "01_binarization"): (
         Mistake("Q1.1", BN_FIRST, "return self.bn(tf.nn.relu(self.conv(x)), training)",
                 "return tf.nn.relu(self.bn(self.conv(x), training))"),
@@ -227,6 +249,12 @@ MISTAKES = {
                 "x = tf.concat([x, self.reduce(low_level, training)], axis=-1)",
                 "x = tf.concat([self.reduce(low_level, training), x], axis=-1)"),
     ),
+    ("tensorflow", "10_frrn"): (
+        Mistake("Q10.1", FRRU_REPLACES, "z = z + nearest(self.to_residual(y), self.scale)",
+                "z = nearest(self.to_residual(y), self.scale)"),
+        Mistake("Q10.1", FRRU_CONCAT_ORDER, "tf.concat([y, pooled], axis=-1)",
+                "tf.concat([pooled, y], axis=-1)"),
+    ),
     ("keras", "01_binarization"): (
         Mistake("Q1.1", BN_FIRST,
                 "activation=\"relu\", name=f\"{name}-conv\")(x)\n    return batch_norm(f\"{name}-bn\")(x)",
@@ -277,5 +305,11 @@ MISTAKES = {
                 "name=f\"{name}-concat\")(branches[::-1])"),
         Mistake("Q9.2", DECODER_ORDER, "name=f\"{name}-concat\")([x, low_level])",
                 "name=f\"{name}-concat\")([low_level, x])"),
+    ),
+    ("keras", "10_frrn"): (
+        Mistake("Q10.1", FRRU_REPLACES, "return y, layers.Add(name=f\"{name}-add\")([z, r])",
+                "return y, r"),
+        Mistake("Q10.1", FRRU_CONCAT_ORDER, "name=f\"{name}-concat\")([y, pooled])",
+                "name=f\"{name}-concat\")([pooled, y])"),
     ),
 }

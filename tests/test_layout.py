@@ -10,7 +10,7 @@ from common.frameworks import FRAMEWORKS, PREFIX, ROLES
 STEPS = lessons.steps()
 LESSONS = [(fw, st) for fw in FRAMEWORKS for st in STEPS]
 DOC_LINES = 25          # summary, shape flow, departures; the reasoning lives next to the code
-LONG_READS = ("07_fcn8s", "08_segnet", "09_deeplabv3plus")   # their reasoning: docs/lessons/
+LONG_READS = ("07_fcn8s", "08_segnet", "09_deeplabv3plus", "10_frrn")   # docs/lessons/
 
 
 def python_files():

@@ -3,7 +3,7 @@ segment newts far better than any constant prediction. A network that ignores it
 can only predict one class everywhere, which scores a newt IoU of (at best) the newt's
 share of the pixels, and fails.
 
-Binarisation learns in every framework; the multiclass steps 2-9 learn in PyTorch (the
+Binarisation learns in every framework; the multiclass steps 2-10 learn in PyTorch (the
 parity tests show the other frameworks compute the same function and the same updates,
 so their training repeats PyTorch's to float32 rounding)."""
 import numpy as np
@@ -19,6 +19,11 @@ pytestmark = pytest.mark.slow
 # here) learns in CI on the real photos instead (tests/test_datasets.py).
 HEAVY = ("06_unet", "07_fcn8s", "08_segnet", "09_deeplabv3plus")
 LEARN_ARGS = ["--size", "32", "--iters", "150"]
+MULTICLASS_ARGS = ["--iters", "200"]
+# FRRN learns in CI at 48x48: 17 s on 2 cores with AVX-512 (64x64 and 200 iterations: 31 s).
+# Measured 2026-12-02, seed 0: newt IoU 0.50 against the 0.30 asked (64x64, 200 it: mIoU 0.61);
+# at 32x32 it reached 0.37, too close to the threshold to stand for "learns".
+STEP_ARGS = {"10_frrn": ["--size", "48", "--iters", "150"]}
 
 
 def constant_predictor_best_iou(size):
@@ -62,7 +67,7 @@ def test_multiclass_step_learns(step, tmp_path):
     see the gap test). The thresholds are relative to the best constant prediction (newt
     IoU = the newts' share of the test pixels, 0.15 on dataset v3). Measured on dataset v2
     (64x64, 200 iterations, seed 0): newt IoU 0.48 (FCN-8s), 0.34 (DeepLabv3+, the slowest)."""
-    m = run_step("pytorch", step, ["--iters", "200", "--out", str(tmp_path)])
+    m = run_step("pytorch", step, STEP_ARGS.get(step, MULTICLASS_ARGS) + ["--out", str(tmp_path)])
     assert_finds_newts(m, m["per_class_iou"])
 
 

@@ -67,7 +67,8 @@ def measure(steps=STEPS, n=SEEDS, log=print) -> dict:
             ref = parity.probe("pytorch", step, seed=seed, dtype="float64")
             got = parity.probe("pytorch", step, seed=seed, dtype="float32")
             per_seed.append({q: v for q, (v, _) in parity.differences(ref, got).items()})
-        floors[step] = {"seeds": seeds, **{q: max(d[q] for d in per_seed) for q in QUANTITIES}}
+        floors[step] = {"seeds": seeds, **{q: max(d[q] for d in per_seed) for q in QUANTITIES},
+                        "measured": date.today().isoformat(), "cpu": describe_cpu(environment())}
         log(step, " ".join(f"{q} {floors[step][q]:.2e}" for q in QUANTITIES), flush=True)
     return floors
 
@@ -81,6 +82,11 @@ def table(doc: dict, margin: float) -> str:
              "|---|---:|---:|---:|---:|---:|"]
     for step, f in doc["floors"].items():
         lines.append(f"| {step} | " + " | ".join(f"{f[q]:.1e}" for q in QUANTITIES) + " |")
+    later = {s: f for s, f in doc["floors"].items()
+             if f.get("measured", doc["measured"]) != doc["measured"]}
+    if later:
+        lines += ["", "Measured later, alone: " + "; ".join(
+            f"{s} on {f['measured']} ({f['cpu']})" for s, f in later.items()) + "."]
     return "\n".join(lines)
 
 
@@ -164,7 +170,10 @@ def main(argv=None):
         old = json.loads(FLOORS.read_text())["floors"] if FLOORS.exists() else {}
         merged = {**old, **floors}
         env = environment()
-        doc = {"measured": date.today().isoformat(), "cpu": describe_cpu(env),
+        whole = set(args.steps) == set(STEPS) or not old   # else the other steps keep their date
+        previous = json.loads(FLOORS.read_text()) if FLOORS.exists() else {}
+        doc = {"measured": date.today().isoformat() if whole else previous["measured"],
+               "cpu": describe_cpu(env) if whole else previous["cpu"],
                "pytorch": env["pytorch"], "seeds_per_step": SEEDS,
                "definition": "PyTorch float32 vs PyTorch float64, max over seeds; "
                              "quantities as in tests/parity.differences",
