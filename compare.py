@@ -3,6 +3,7 @@
     python compare.py --quick                    # the README's demo: short schedule
     python compare.py                            # the exercise's schedule (500 iterations)
     python compare.py --steps 06_unet --frameworks pytorch,keras-torch --iters 200
+    python compare.py --seeds 0,1,2 --noise-floor  # make full: mean and spread, and the noise floor
 
 Each run is a separate process through the step script's own command line
 (`python <framework>/<step>.py --iters N --out ...`), its output kept in a log
@@ -19,8 +20,18 @@ to --out (default runs/compare/):
     <step>_predictions.png     input | ground truth | each framework's prediction
     <step>_loss.png            the frameworks' loss curves overlaid
     <step>_eval_iou.png        their test mean IoU during training (runs with --eval-every)
-    runs/<label>/<step>/       each run's own outputs (metrics.json, weights.npz, ...)
-    logs/<label>-<step>.log    each run's console output
+    runs/<label>/<step>/       each run's own outputs (metrics.json, weights.npz, ...), of the
+                               first seed; runs/seed-<s>/<label>/<step>/ of the others, and
+                               runs/perturbed/<label>/<step>/ the --noise-floor runs
+    logs/<label>-<step>.log    each run's console output (seed-<s>-..., perturbed-... likewise)
+
+With several --seeds every cell is the mean and standard deviation over them.
+--noise-floor measures how far apart training alone carries two runs that differ
+only by rounding: every framework again from the first seed, its initial weights
+multiplied by (1 + 1e-7 N(0, 1)) (the scripts' --perturb-init); the floor of a step
+is the largest |mean IoU difference| of such a pair. The best framework of a step
+is marked only when its lead over the second is larger than the floor and than
+twice the standard error of the two means; otherwise the row says "within noise".
 """
 import argparse
 import base64
@@ -46,6 +57,7 @@ from common.runs import command, finished, plan, refuse, resolve
 STEPS = lessons.steps()
 LABELS = COLUMNS
 QUICK_ITERS = 60     # measured 2026-11-21, 2 idle cores, all four frameworks: 100 took 11.9 min
+PERTURB = 1e-7       # --noise-floor: float32's relative precision (common/weights.perturb)
 FULL_ITERS = 500
 SHOWN_ROWS = 6
 
@@ -56,6 +68,30 @@ def _shown(path) -> str:
         return str(Path(path).resolve().relative_to(REPO))
     except ValueError:
         return str(path)
+
+
+def parse_seeds(parser, text):
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--seeds {text!r}: give comma-separated whole numbers, e.g. --seeds 0,1,2")
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        parser.error(f"--seeds {text!r}: give distinct seeds >= 0, e.g. --seeds 0,1,2")
+    return seeds
+
+
+def variants(args):
+    """The runs of one step and framework: (key suffix, seed, perturbation, run subfolder)."""
+    out = [((), args.seeds[0], 0.0, "")]
+    out += [(("seed", s), s, 0.0, f"seed-{s}") for s in args.seeds[1:]]
+    if args.noise_floor:
+        out.append((("perturbed",), args.seeds[0], PERTURB, "perturbed"))
+    return out
+
+
+def for_run(args, seed, perturbation):
+    """args as one run sees them (command() and finished() read seed and perturb_init)."""
+    return argparse.Namespace(**{**vars(args), "seed": seed, "perturb_init": perturbation})
 
 
 def parse_args(argv=None):
@@ -77,6 +113,13 @@ def parse_args(argv=None):
                    help="pass --recipe to every script (common/recipes.py); its iterations "
                         "unless --iters is given")
     p.add_argument("--seed", type=int, default=0, help="seed for every run (default: 0)")
+    p.add_argument("--seeds", default=None,
+                   help="comma-separated seeds, e.g. 0,1,2: every step and framework is run with "
+                        "each, cells show mean and standard deviation (default: --seed alone)")
+    p.add_argument("--noise-floor", action="store_true",
+                   help=f"also run every step and framework from the first seed's weights "
+                        f"perturbed by {PERTURB:g} (relative) and report the noise floor "
+                        f"(default: off)")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default: runs/compare, or runs/compare-quick with --quick, "
                         "so that the demo never meets the full schedule's runs)")
@@ -102,6 +145,8 @@ def parse_args(argv=None):
         p.error(f"--iters {args.iters}: give 1 or more iterations (every run trains; a step "
                 f"script's --iters 0 evaluates weights given with --init-from)")
     args.steps = resolve(args.steps, STEPS, "step", "--steps")
+    args.seeds = parse_seeds(p, args.seeds) if args.seeds else [args.seed]
+    args.seed = args.seeds[0]
     if args.frameworks == "installed":
         args.frameworks = [f for f in FRAMEWORKS if installed(f)]
     else:
@@ -112,33 +157,38 @@ def parse_args(argv=None):
 def run_all(args, results):
     """Run (or reuse) every step x framework into results {(step, label): result dict}."""
     jobs, conflicts = [], []
-    for step in args.steps:
-        for label in args.frameworks:
-            out = args.out / "runs" / label / step
-            framework = "keras" if label == "keras-torch" else label
-            backend = "torch" if label == "keras-torch" else "tensorflow"
-            if not installed(framework, backend):
-                jobs.append((step, label, out, ("not installed", None)))
-                continue
-            cmd = command(label, step, args, out)
-            decision = plan(out, cmd, finished(out, args), args.force, args.overwrite)
-            if decision[0] == "refuse":
-                conflicts.append((out, decision[1]))
-            jobs.append((step, label, out, decision))
+    for suffix, seed, perturbation, sub in variants(args):
+        run_args = for_run(args, seed, perturbation)
+        for step in args.steps:
+            for label in args.frameworks:
+                out = args.out / "runs" / sub / label / step
+                key = (step, label, *suffix)
+                framework = "keras" if label == "keras-torch" else label
+                backend = "torch" if label == "keras-torch" else "tensorflow"
+                if not installed(framework, backend):
+                    jobs.append((key, run_args, out, ("not installed", None)))
+                    continue
+                cmd = command(label, step, run_args, out)
+                decision = plan(out, cmd, finished(out, run_args), args.force, args.overwrite)
+                if decision[0] == "refuse":
+                    conflicts.append((out, decision[1]))
+                jobs.append((key, run_args, out, decision))
     if conflicts:
         raise refuse(conflicts, args.out)
     (args.out / "logs").mkdir(parents=True, exist_ok=True)
     bar = tqdm(jobs, desc="compare", unit="run", dynamic_ncols=True)
-    for step, label, out, (action, detail) in bar:
-        bar.set_postfix_str(f"{label} {step}")
-        log = args.out / "logs" / f"{label}-{step}.log"
+    for key, run_args, out, (action, detail) in bar:
+        step, label = key[:2]
+        variant = "-".join(str(k) for k in key[2:])
+        bar.set_postfix_str(f"{label} {step} {variant}".strip())
+        log = args.out / "logs" / f"{variant + '-' if variant else ''}{label}-{step}.log"
         if action == "not installed":
-            results[step, label] = {"status": "not installed", "log": None}
+            results[key] = {"status": "not installed", "log": None}
             continue
         if action == "reuse":
-            results[step, label] = {"status": "reused", "metrics": detail, "log": log}
+            results[key] = {"status": "reused", "metrics": detail, "log": log}
             continue
-        cmd = command(label, step, args, out) + detail
+        cmd = command(label, step, run_args, out) + detail
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
         with open(log, "w") as f:
             f.write("$ " + " ".join(cmd) + "\n")
@@ -149,12 +199,12 @@ def run_all(args, results):
                                     timeout=args.timeout).returncode
             except subprocess.TimeoutExpired:
                 rc = f"timeout after {args.timeout:g} s"
-        m = finished(out, args) if rc == 0 else None
+        m = finished(out, run_args) if rc == 0 else None
         if m is None:
-            results[step, label] = {"status": "failed", "error": failure(log, rc), "log": log}
-            tqdm.write(f"{label} {step}: FAILED ({results[step, label]['error']}); see {log}")
+            results[key] = {"status": "failed", "error": failure(log, rc), "log": log}
+            tqdm.write(f"{label} {step}: FAILED ({results[key]['error']}); see {log}")
         else:
-            results[step, label] = {"status": "ran", "metrics": m, "log": log}
+            results[key] = {"status": "ran", "metrics": m, "log": log}
     bar.close()
 
 
@@ -225,16 +275,56 @@ def cells(r):
                f"{m['seconds']:.0f}"]
 
 
+def scores(args, results, step, label) -> list:
+    """The mean IoU of every seed's finished run of one step and framework."""
+    keys = [(step, label)] + [(step, label, "seed", s) for s in args.seeds[1:]]
+    return [results[k]["metrics"]["mean_iou"] for k in keys
+            if k in results and "metrics" in results[k]
+            and results[k]["metrics"]["mean_iou"] is not None]
+
+
+def noise_floor(args, results, step):
+    """Largest |mean IoU of a perturbed run - the same framework's first-seed run|, or None."""
+    gaps = []
+    for label in args.frameworks:
+        a, b = results.get((step, label), {}), results.get((step, label, "perturbed"), {})
+        if "metrics" in a and "metrics" in b and None not in (a["metrics"]["mean_iou"],
+                                                              b["metrics"]["mean_iou"]):
+            gaps.append(abs(a["metrics"]["mean_iou"] - b["metrics"]["mean_iou"]))
+    return max(gaps) if gaps else None
+
+
+def leader(args, results, step):
+    """(best framework or None, words): the best mean is marked only when its lead over the
+    second is larger than the noise floor (if measured) and than twice the standard error of
+    the difference of the two means (if several seeds)."""
+    means = {label: s for label in args.frameworks if (s := scores(args, results, step, label))}
+    if len(means) < 2:
+        return None, ""
+    ranked = sorted(means, key=lambda k: np.mean(means[k]), reverse=True)
+    a, b = means[ranked[0]], means[ranked[1]]
+    lead = float(np.mean(a) - np.mean(b))
+    bars = []
+    floor = noise_floor(args, results, step)
+    if floor is not None:
+        bars.append(("the noise floor", floor))
+    if len(a) > 1 and len(b) > 1:
+        bars.append(("2 standard errors", 2 * float(np.sqrt(np.var(a, ddof=1) / len(a)
+                                                             + np.var(b, ddof=1) / len(b)))))
+    for name, bar in bars:
+        if lead <= bar:
+            return None, f"within noise (lead {lead:.4f} <= {name} {bar:.4f})"
+    return ranked[0], (f"{ranked[0]} leads by {lead:.4f}" if bars else "")
+
+
 def table_rows(args, results):
     """[(step, label, metrics-or-None, cells-or-reason, is_best)]"""
     rows = []
     for step in args.steps:
-        runs = {label: cells(results[step, label]) for label in args.frameworks}
-        scored = [m["mean_iou"] for m, _ in runs.values() if m and m["mean_iou"] is not None]
-        best = max(scored) if scored else None
-        for label, (m, c) in runs.items():
-            rows.append((step, label, m, c, m is not None and best is not None
-                         and m["mean_iou"] == best and len(scored) > 1))
+        best, _ = leader(args, results, step)
+        for label in args.frameworks:
+            m, c = cells(results[step, label])
+            rows.append((step, label, m, c, m is not None and label == best))
     return rows
 
 
@@ -249,15 +339,39 @@ def environment_lines(results):
             f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"]
 
 
-def summary_table(args, rows):
+def summary_cell(args, results, step, label) -> str:
+    """Mean IoU of one step and framework: the run's, or mean ± standard deviation over seeds."""
+    s = scores(args, results, step, label)
+    if not s:
+        return "—"
+    if len(args.seeds) == 1:
+        return fmt(s[0])
+    text = f"{np.mean(s):.4f} ± {np.std(s, ddof=1):.4f}" if len(s) > 1 else fmt(s[0])
+    return text + (f" (n={len(s)})" if len(s) < len(args.seeds) else "")
+
+
+def summary_table(args, results, rows):
     """Mean IoU, one row per step, one column per framework (markdown lines)."""
-    cell = {(step, label): (f"**{c[0]}**" if best else c[0]) if m else "—"
-            for step, label, m, c, best in rows}
-    return (["Mean IoU on the test split (step × framework):", "",
-             "| step | " + " | ".join(args.frameworks) + " |",
-             "|---|" + "---:|" * len(args.frameworks)]
-            + [f"| {step} | " + " | ".join(cell[step, label] for label in args.frameworks) + " |"
-               for step in args.steps])
+    best = {step: label for step, label, m, c, is_best in rows if is_best}
+    noisy = len(args.seeds) > 1 or args.noise_floor
+    extra = (["noise floor"] if args.noise_floor else []) + (["verdict"] if noisy else [])
+    what = (f"mean ± standard deviation over seeds {', '.join(map(str, args.seeds))}"
+            if len(args.seeds) > 1 else f"seed {args.seeds[0]}")
+    lines = [f"Mean IoU on the test split (step × framework; {what}):", "",
+             "| step | " + " | ".join(args.frameworks + extra) + " |",
+             "|---|" + "---:|" * len(args.frameworks) + "---|" * len(extra)]
+    for step in args.steps:
+        cells_ = []
+        for label in args.frameworks:
+            c = summary_cell(args, results, step, label)
+            cells_.append(f"**{c}**" if best.get(step) == label else c)
+        if args.noise_floor:
+            floor = noise_floor(args, results, step)
+            cells_.append("—" if floor is None else f"{floor:.4f}")
+        if noisy:
+            cells_.append(leader(args, results, step)[1] or "—")
+        lines.append(f"| {step} | " + " | ".join(cells_) + " |")
+    return lines
 
 
 def publish(args, pngs):
@@ -280,11 +394,19 @@ def write_report(args, results, pngs, seconds):
     data_name = _shown(args.data) if args.data else "embedded synthetic newts"
     if getattr(args, "recipe", None):
         schedule += f", --recipe {args.recipe} ({recipe_text(args.recipe)})"
-    intro = (f"{schedule}, seed {args.seed}, dataset: {data_name}. Per-class IoU in class "
+    seeds = (f"seeds {', '.join(map(str, args.seeds))} (the per-run table: seed {args.seed})"
+             if len(args.seeds) > 1 else f"seed {args.seed}")
+    noise = (" when its lead is larger than the noise" if len(args.seeds) > 1 or args.noise_floor
+             else "")
+    floor = (f" Noise floor: the largest |mean IoU difference| between a framework's run and "
+             f"the same run started from weights perturbed by {PERTURB:g} (relative)."
+             if args.noise_floor else "")
+    intro = (f"{schedule}, {seeds}, dataset: {data_name}. Per-class IoU in class "
              f"order ({' / '.join(classes)}); for 01_binarization: background / newt. "
-             f"**Bold**: best mean IoU of the step. Total time {seconds / 60:.1f} min.")
+             f"**Bold**: best mean IoU of the step{noise}.{floor} "
+             f"Total time {seconds / 60:.1f} min.")
     md = [f"# {title}", "", intro, "", *[f"- {ln}" for ln in environment_lines(results)], "",
-          *summary_table(args, rows), "",
+          *summary_table(args, results, rows), "",
           "| step | framework | " + " | ".join(COLUMNS) + " |",
           "|---|---|" + "---|" * len(COLUMNS)]
     for step, label, m, c, best in rows:
@@ -296,8 +418,9 @@ def write_report(args, results, pngs, seconds):
     md.append("")
     for step, files in pngs.items():
         md += [f"## {step}", ""] + [f"![{p.stem}]({p.name})" for p in files] + [""]
-    logs = [f"- {label} {step}: {r['error']} (log: {os.path.relpath(r['log'], args.out)})"
-            for (step, label), r in results.items() if r["status"] == "failed"]
+    logs = [f"- {' '.join(map(str, (key[1], key[0], *key[2:])))}: {r['error']} "
+            f"(log: {os.path.relpath(r['log'], args.out)})"
+            for key, r in results.items() if r["status"] == "failed"]
     if logs:
         md += ["## Failed runs", ""] + logs + [""]
     (args.out / "report.md").write_text("\n".join(md))

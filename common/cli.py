@@ -69,6 +69,11 @@ def build_parser(step: str, framework: str, description: str | None = None,
                         "cross-entropy; definitions in common/losses.py (default: ce)")
     p.add_argument("--seed", type=_number(int, 0, 2**31 - 1, what="a seed"), default=0,
                    help="seed for initial weights, batch order and flips (default: 0)")
+    p.add_argument("--perturb-init", type=_number(float, 0, 1e-3, what="a relative perturbation"),
+                   default=0.0, metavar="EPS",
+                   help="multiply every initial weight by (1 + EPS * N(0, 1)): the same start a "
+                        "rounding error away, for measuring the noise floor of training "
+                        "(compare.py --noise-floor uses 1e-7) (default: 0, the seed's weights)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
                    help="random horizontal/vertical flips while training (default: on); "
                         "--no-flip is --augment none")

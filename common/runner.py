@@ -35,7 +35,8 @@ from common import data, interrupt, losses, masks, metrics, synth, viz
 from common.errors import UserError
 from common.frameworks import environment
 from common.outdir import check_out
-from common.weights import atomic_write, check_compatible, init_weights, load_npz, save_npz
+from common.weights import (atomic_write, check_compatible, init_weights, load_npz, perturb,
+                            save_npz)
 
 OUTPUT_KEYS = ("framework", "step", "iters", "final_loss", "test_loss", "mean_iou",
                "per_class_iou", "pixel_accuracy", "ms_per_iter", "params", "seconds")
@@ -44,7 +45,7 @@ BINARY_CLASSES = ("background", "newt")
 EVAL_BATCH = 16
 # Options that must match for --resume to continue the same run.
 RESUME_OPTIONS = ("size", "batch_size", "lr", "lr_schedule", "momentum", "loss", "seed", "flip",
-                  "augment", "data")
+                  "augment", "data", "perturb_init")
 POLY_POWER = 0.9       # DeepLab's "poly" learning-rate policy: lr * (1 - i / iters) ** 0.9
 
 
@@ -198,7 +199,8 @@ def _options(args):
     under a schedule that decays over it."""
     o = {k: (str(getattr(args, k)) if k == "data" else
              _augment(args) if k == "augment" else
-             getattr(args, k, "constant") if k == "lr_schedule" else getattr(args, k))
+             getattr(args, k, "constant") if k == "lr_schedule" else
+             getattr(args, k, 0.0) if k == "perturb_init" else getattr(args, k))
          for k in RESUME_OPTIONS}
     if o["lr_schedule"] != "constant":
         o["schedule_iters"] = planned_iters(args)
@@ -211,6 +213,7 @@ def _changed_options(meta, args):
     Checkpoints older than the "dry_run" entry are not checked for it."""
     saved = dict(meta.get("options", {}))
     saved.setdefault("lr_schedule", "constant")          # checkpoints from before --lr-schedule
+    saved.setdefault("perturb_init", 0.0)                # ... and before --perturb-init
     if "augment" not in saved and "flip" in saved:     # checkpoints from before --augment
         saved["augment"] = "flip" if saved["flip"] else "none"
     words = {"synth_version": "embedded dataset version {} (now {})",
@@ -246,6 +249,11 @@ def load_checkpoint(path, trainer, args, step):
     trainer.set_weights(weights)
     trainer.set_optimizer_state(opt)
     return int(meta["iteration"]), list(meta["history"]), list(meta.get("eval_curve", []))
+
+
+def _perturbed(weights, args):
+    eps = getattr(args, "perturb_init", 0.0)
+    return perturb(weights, eps, args.seed) if eps else weights
 
 
 def planned_iters(args) -> int:
@@ -297,10 +305,10 @@ def run(args, step: Step, make_trainer, framework: str, label: str | None = None
     elif args.init_from:
         weights, meta = init_weights_from, init_meta
         check_compatible(trainer.get_weights(), weights, args.init_from, step.name, meta)
-        trainer.set_weights(weights)
+        trainer.set_weights(_perturbed(weights, args))
     else:
         weights = init_weights({k: v.shape for k, v in trainer.get_weights().items()}, args.seed)
-        trainer.set_weights(step.init(weights) if step.init else weights)
+        trainer.set_weights(_perturbed(step.init(weights) if step.init else weights, args))
 
     batches = data.Batches(train, args.batch_size, args.seed, augment=_augment(args))
     scheduled = getattr(args, "lr_schedule", "constant") != "constant"

@@ -34,6 +34,8 @@ def command(label, step, args, out):
         cmd += ["--data", str(args.data)]
     if getattr(args, "recipe", None):
         cmd += ["--recipe", args.recipe]
+    if getattr(args, "perturb_init", 0.0):
+        cmd += ["--perturb-init", repr(args.perturb_init)]
     if args.dry_run:
         cmd.append("--dry-run")
     if framework == "keras":
@@ -57,6 +59,7 @@ def finished(out, args):
     same_recipe = all(recorded.get(k, v) == v for k, v in wanted.items())
     same = same_recipe and (o.get("iters") == args.iters and o.get("seed") == args.seed
             and o.get("dry_run") == args.dry_run and o.get("recipe") == getattr(args, "recipe", None)
+            and o.get("perturb_init", 0.0) == getattr(args, "perturb_init", 0.0)
             and o.get("data") == str(args.data) and not o.get("init_from")
             and o.get("synth_version") == synth.version_for(args.data))
     return m if same else None

@@ -162,6 +162,23 @@ def init_weights(shapes: dict, seed: int) -> dict:
     return out
 
 
+def perturb(weights: dict, eps: float, seed: int) -> dict:
+    """Every value times (1 + eps * N(0, 1)): the same network, started a rounding error away.
+
+    compare.py --noise-floor trains from these (--perturb-init eps, 1e-7 there: float32's
+    relative precision is 6e-8 to 1.2e-7, so about half the values move by one unit in the
+    last place) to measure how far training alone carries two runs apart that differ only by
+    rounding. Zeros stay zero. Each name has its own draw from (seed, name), apart from
+    init_weights' draws.
+    """
+    out = {}
+    for name, w in weights.items():
+        rng = np.random.default_rng([seed, 1, *name.encode()])
+        noise = 1.0 + eps * rng.standard_normal(w.shape)
+        out[name] = (w.astype(np.float64) * noise).astype(w.dtype)
+    return out
+
+
 def bilinear_kernel(in_channels: int, out_channels: int, k: int) -> np.ndarray:
     """Transposed-conv weight (IOHW) that upsamples by bilinear interpolation, channel by channel.
 

@@ -82,3 +82,57 @@ def test_unknown_step_or_framework_is_a_clear_error(capsys):
     with pytest.raises(SystemExit):
         compare.main(["--frameworks", "jax"])
     assert "choose from pytorch" in capsys.readouterr().err
+
+
+def fake(mean_iou):
+    """A finished run as run_all() records it, with what the report reads."""
+    return {"status": "ran", "metrics": {"mean_iou": mean_iou, "per_class_iou": {},
+                                         "pixel_accuracy": 0.9, "params": 1, "ms_per_iter": None,
+                                         "seconds": 1}}
+
+
+def test_the_best_is_marked_only_beyond_the_noise():
+    """Three seeds and the noise floor: a lead smaller than either is 'within noise', unbolded."""
+    args = compare.parse_args(["--seeds", "0,1,2", "--noise-floor", "--steps", "02,03",
+                               "--frameworks", "pytorch,keras"])
+    results = {}
+    for step, torch_s, keras_s, perturbed in (
+            ("02_multiclass", [0.60, 0.61, 0.62], [0.70, 0.71, 0.69], (0.605, 0.695)),
+            ("03_nearest", [0.60, 0.61, 0.62], [0.615, 0.62, 0.625], (0.64, 0.62))):
+        for label, s, p in (("pytorch", torch_s, perturbed[0]), ("keras", keras_s, perturbed[1])):
+            results[step, label] = fake(s[0])
+            results[step, label, "seed", 1], results[step, label, "seed", 2] = fake(s[1]), fake(s[2])
+            results[step, label, "perturbed"] = fake(p)
+    assert compare.noise_floor(args, results, "02_multiclass") == pytest.approx(0.005)
+    assert compare.leader(args, results, "02_multiclass")[0] == "keras"
+    best, words = compare.leader(args, results, "03_nearest")   # lead 0.01 < floor 0.04
+    assert best is None and words.startswith("within noise") and "noise floor 0.0400" in words
+    lines = compare.summary_table(args, results, compare.table_rows(args, results))
+    row02 = next(ln for ln in lines if ln.startswith("| 02_multiclass"))
+    row03 = next(ln for ln in lines if ln.startswith("| 03_nearest"))
+    assert "| 0.6100 ± 0.0100 | **0.7000 ± 0.0100** | 0.0050 | keras leads by 0.0900 |" in row02
+    assert "**" not in row03 and "within noise" in row03
+    # one seed missing: its cell says how many there are
+    del results["03_nearest", "keras", "seed", 2]
+    assert compare.summary_cell(args, results, "03_nearest", "keras").endswith("(n=2)")
+
+
+def test_other_seeds_and_perturbed_runs_have_their_own_folders_and_flags(tmp_path):
+    args = compare.parse_args(["--seeds", "3,4", "--noise-floor", "--steps", "01",
+                               "--frameworks", "pytorch", "--out", str(tmp_path)])
+    assert args.seed == 3
+    plan = {sub: (seed, eps) for _, seed, eps, sub in compare.variants(args)}
+    assert plan == {"": (3, 0.0), "seed-4": (4, 0.0), "perturbed": (3, compare.PERTURB)}
+    cmd = compare.command("pytorch", "01_binarization", compare.for_run(args, 3, compare.PERTURB),
+                          tmp_path)
+    assert cmd[cmd.index("--seed") + 1] == "3" and cmd[cmd.index("--perturb-init") + 1] == "1e-07"
+    assert "--perturb-init" not in compare.command("pytorch", "01_binarization",
+                                                   compare.for_run(args, 4, 0.0), tmp_path)
+    # a perturbed run is never reused for an unperturbed one, nor the other way round
+    opts = {"iters": args.iters, "seed": 3, "dry_run": False, "recipe": None, "data": "None",
+            "init_from": None, "synth_version": synth.version_for(None), "perturb_init": 1e-7}
+    (tmp_path / "metrics.json").write_text(json.dumps({"options": opts}))
+    assert compare.finished(tmp_path, compare.for_run(args, 3, 1e-7)) is not None
+    assert compare.finished(tmp_path, compare.for_run(args, 3, 0.0)) is None
+    with pytest.raises(SystemExit):
+        compare.parse_args(["--seeds", "0,0"])

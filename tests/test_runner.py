@@ -61,6 +61,23 @@ def test_resume_with_other_options_is_refused(tmp_path, capsys):
                                    "--out", str(tmp_path)])
     assert e.value.code == 2
     assert "--lr" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        run_main("02_multiclass", ["--dry-run", "--size", "32", "--perturb-init", "1e-7",
+                                   "--resume", "--out", str(tmp_path)])
+    assert e.value.code == 2 and "--perturb-init 0.0 (now 1e-07)" in capsys.readouterr().err
+
+
+def test_perturb_init_starts_a_rounding_error_away(tmp_path):
+    """--perturb-init moves the start (compare.py --noise-floor); 0 is the seed's weights."""
+    require("pytorch")
+    argv = ["--dry-run", "--size", "32", "--iters", "1", "--lr", "1e-9"]   # ~ the start itself
+    runs = {eps: run_main("02_multiclass", argv + ["--perturb-init", eps, "--out", str(tmp_path / eps)])
+            for eps in ("0", "1e-3")}
+    assert runs["1e-3"]["options"]["perturb_init"] == 1e-3
+    w0, w1 = (load_npz(tmp_path / eps / "weights.npz")[0] for eps in ("0", "1e-3"))
+    k = next(k for k in w0 if k.endswith(".weight"))
+    rel = np.abs(w1[k] / w0[k] - 1)
+    assert 1e-5 < np.median(rel) < 2e-3, np.median(rel)   # |N(0, 1)| has median 0.67
 
 
 def test_non_finite_loss_stops_with_advice_and_keeps_checkpoint(tmp_path, capsys, monkeypatch):

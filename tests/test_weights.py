@@ -3,7 +3,7 @@ import pytest
 
 from common.errors import UserError
 from common.weights import (bilinear_kernel, check_compatible, init_weights, load_npz,
-                            save_npz)
+                            perturb, save_npz)
 
 
 def test_round_trip_and_meta(tmp_path):
@@ -51,6 +51,17 @@ def test_init_weights_rules():
     assert np.array_equal(again, w["c.weight"]) and not np.array_equal(other, again)
     with pytest.raises(ValueError):
         init_weights({"x.unknown": (2,)}, 0)
+
+
+def test_perturb_moves_every_value_by_about_eps_and_keeps_zeros():
+    w = init_weights({"c.weight": (64, 32, 3, 3), "c.bias": (64,)}, seed=0)
+    p = perturb(w, 1e-7, seed=0)
+    rel = np.abs(p["c.weight"].astype(np.float64) / w["c.weight"] - 1)
+    assert rel.max() < 1e-6                            # a few float32 units in the last place
+    assert 0.3 < np.mean(rel > 0) < 0.95               # about half move by one unit
+    assert not p["c.bias"].any() and p["c.weight"].dtype == np.float32
+    assert all(np.array_equal(p[k], perturb(w, 1e-7, seed=0)[k]) for k in p)   # deterministic
+    assert not np.array_equal(p["c.weight"], perturb(w, 1e-7, seed=1)["c.weight"])
 
 
 def test_bilinear_kernel_upsamples_a_ramp():
