@@ -22,14 +22,13 @@ from common import lessons
 # Identical in all four frameworks (docs/framework-differences.md).
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1          # PyTorch convention: new = (1 - 0.1) * old + 0.1 * batch
-# BatchNorm's batch statistics are sums over the B*H*W pixels of a channel.
-# TensorFlow's CPU kernels sum those rows of an NHWC tensor with running float32
-# totals: at 4 x 64 x 64 the batch mean keeps only about 5 digits (PyTorch sums
-# pairwise, about 7), and UNet's gradients came out 8x further from exact than
-# PyTorch's. So in training mode BatchNorm computes in float64 (its backward
-# sums too) and casts back; that costs ~10% of a UNet step on a CPU and makes
-# TF's gradients as exact as PyTorch's. Set tf.float32 to see the difference.
-BN_DTYPE = tf.float64
+# BatchNorm's batch statistics are sums over the B*H*W pixels of a channel. TensorFlow's CPU
+# kernels sum those rows of an NHWC tensor in one float32 reduction: at 4 x 64 x 64 the batch
+# mean kept about 5 digits (PyTorch, summing pairwise, about 7) and UNet's gradients came out
+# 8x further from exact than PyTorch's. Summing along each image row first, then over the rows
+# (_sum_bhw, as keras_layers does) brings them within the parity tolerance with oneDNN on and
+# off. (Until 2026-12-02 this column summed in float64 instead: as exact, 10% slower on UNet,
+# 12% on step 1.)
 # The dtype of every variable a layer creates: float32, or float64 for the parity tests'
 # exact reference. Set only around building a model, by with_floatx().
 FLOATX = tf.float32
@@ -113,7 +112,7 @@ class Conv2D(Module):
             # default on CPUs without AVX-512 VNNI/BF16 or AMX, i.e. most laptops) its filter
             # gradient has no CPU kernel. (tf.nn.depthwise_conv2d already does space-to-batch.)
             y = tf.nn.atrous_conv2d(x, self.weight, self.dilation, padding="SAME")
-        return y if self.bias is None else y + self.bias
+        return y if self.bias is None else tf.nn.bias_add(y, self.bias)
 
 
 class DepthwiseConv2D(Module):
@@ -168,7 +167,7 @@ class ConvTranspose2D(Module):
                               self.weight.shape[2]])
         y = tf.nn.conv2d_transpose(x, self.weight, out_shape, strides=s,
                                    padding=[[0, 0], [p, p], [p, p], [0, 0]] if p else "VALID")
-        return y if self.bias is None else y + self.bias
+        return y if self.bias is None else tf.nn.bias_add(y, self.bias)
 
 
 class BatchNorm(Module):
@@ -193,16 +192,19 @@ class BatchNorm(Module):
     def __call__(self, x, training=False):
         if not training:
             return (x - self.mean) * tf.math.rsqrt(self.var + self.eps) * self.gamma + self.beta
-        dtype = x.dtype
-        x = tf.cast(x, BN_DTYPE)                              # float64: see BN_DTYPE
-        mean, var = tf.nn.moments(x, axes=[0, 1, 2])          # per channel; var is the biased one
-        n = tf.cast(tf.size(x) // tf.shape(x)[-1], BN_DTYPE)  # B*H*W values per channel
+        n = tf.cast(tf.size(x) // tf.shape(x)[-1], x.dtype)   # B*H*W values per channel
+        mean = _sum_bhw(x) / n                                 # [C]; rows first: see _sum_bhw
+        var = _sum_bhw(tf.square(x - mean)) / n                # [C], the biased variance
         m = self.momentum
-        self.mean.assign((1 - m) * self.mean + m * tf.cast(mean, dtype))
-        self.var.assign((1 - m) * self.var + m * tf.cast(var * n / (n - 1), dtype))   # unbiased
-        y = ((x - mean) * tf.math.rsqrt(var + self.eps) * tf.cast(self.gamma, BN_DTYPE)
-             + tf.cast(self.beta, BN_DTYPE))
-        return tf.cast(y, dtype)
+        self.mean.assign((1 - m) * self.mean + m * mean)
+        self.var.assign((1 - m) * self.var + m * var * n / (n - 1))   # unbiased, as PyTorch
+        return (x - mean) * tf.math.rsqrt(var + self.eps) * self.gamma + self.beta
+
+
+def _sum_bhw(x):
+    """x [B, H, W, C] summed over B, H and W -> [C]: along the rows first, then over them
+    (one float32 reduction over all B*H*W rounds ~10x worse on TensorFlow's CPU kernels)."""
+    return tf.reduce_sum(tf.reduce_sum(x, axis=2), axis=[0, 1])
 
 
 def batch_norm(channels: int) -> BatchNorm:
