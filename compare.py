@@ -36,9 +36,11 @@ twice the standard error of the two means; otherwise the row says "within noise"
 import argparse
 import base64
 import html
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -135,6 +137,9 @@ def parse_args(argv=None):
                         "(the README's results come from there)")
     p.add_argument("--dry-run", action="store_true",
                    help="pass --dry-run to every script (2 iterations on a few images)")
+    p.add_argument("--one-process-per-run", action="store_true",
+                   help="start every run as its own process (default: the runs of a framework "
+                        "share one, which imports the framework once; the results are the same)")
     args = p.parse_args(argv)
     if args.iters is None and args.recipe and "iters" in RECIPES[args.recipe] and not args.quick:
         args.iters = RECIPES[args.recipe]["iters"]
@@ -176,36 +181,78 @@ def run_all(args, results):
     if conflicts:
         raise refuse(conflicts, args.out)
     (args.out / "logs").mkdir(parents=True, exist_ok=True)
-    bar = tqdm(jobs, desc="compare", unit="run", dynamic_ncols=True)
-    for key, run_args, out, (action, detail) in bar:
+    bar = tqdm(total=len(jobs), desc="compare", unit="run", dynamic_ncols=True)
+    todo = []
+    for key, run_args, out, (action, detail) in jobs:
         step, label = key[:2]
         variant = "-".join(str(k) for k in key[2:])
-        bar.set_postfix_str(f"{label} {step} {variant}".strip())
         log = args.out / "logs" / f"{variant + '-' if variant else ''}{label}-{step}.log"
-        if action == "not installed":
-            results[key] = {"status": "not installed", "log": None}
-            continue
-        if action == "reuse":
-            results[key] = {"status": "reused", "metrics": detail, "log": log}
+        if action in ("not installed", "reuse"):
+            results[key] = ({"status": "not installed", "log": None} if action == "not installed"
+                            else {"status": "reused", "metrics": detail, "log": log})
+            bar.update()
             continue
         cmd = command(label, step, run_args, out) + detail
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
         with open(log, "w") as f:
             f.write("$ " + " ".join(cmd) + "\n")
-            f.flush()
-            try:
-                rc = subprocess.run(cmd, stdout=f,
-                                    stderr=subprocess.STDOUT, env=env, cwd=REPO,
-                                    timeout=args.timeout).returncode
-            except subprocess.TimeoutExpired:
-                rc = f"timeout after {args.timeout:g} s"
+        todo.append((key, run_args, out, cmd, log))
+
+    def record(key, run_args, out, log, rc):
         m = finished(out, run_args) if rc == 0 else None
         if m is None:
             results[key] = {"status": "failed", "error": failure(log, rc), "log": log}
-            tqdm.write(f"{label} {step}: FAILED ({results[key]['error']}); see {log}")
+            tqdm.write(f"{key[1]} {key[0]}: FAILED ({results[key]['error']}); see {log}")
         else:
             results[key] = {"status": "ran", "metrics": m, "log": log}
+        bar.update()
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    if not args.one_process_per_run:   # one process per column: imports once (common/batch.py)
+        for label in args.frameworks:
+            mine = [j for j in todo if j[0][1] == label]
+            if len(mine) < 2:
+                continue
+            bar.set_postfix_str(f"{label}, {len(mine)} runs in one process")
+            rcs = run_batch(args, label, mine, env)
+            for key, run_args, out, cmd, log in mine:
+                if str(log) in rcs:
+                    record(key, run_args, out, log, rcs[str(log)])
+            todo = [j for j in todo if str(j[4]) not in rcs]   # the rest: one process each
+    for key, run_args, out, cmd, log in todo:
+        bar.set_postfix_str(f"{key[1]} {key[0]} {'-'.join(map(str, key[2:]))}".strip())
+        with open(log, "a") as f:
+            try:
+                rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+                                    timeout=args.timeout).returncode
+            except subprocess.TimeoutExpired:
+                rc = f"timeout after {args.timeout:g} s"
+        record(key, run_args, out, log, rc)
     bar.close()
+
+
+def run_batch(args, label, jobs, env) -> dict:
+    """The runs of one column in one process (common/batch.py); {log path: exit status} of the
+    runs it reached (a crash or the timeout leaves the others to their own processes)."""
+    spec = {"jobs": [{"framework": "keras" if label == "keras-torch" else label, "step": key[0],
+                      "argv": cmd[2:], "log": str(log)} for key, _, _, cmd, log in jobs]}
+    path = args.out / "logs" / f"batch-{label}.json"
+    path.write_text(json.dumps(spec, indent=1))
+    env = {**env, "KERAS_BACKEND": "torch" if label == "keras-torch" else "tensorflow"}
+    rcs = {}
+    with subprocess.Popen([sys.executable, "-m", "common.batch", str(path)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO) as proc:
+        watchdog = threading.Timer(args.timeout * len(jobs), proc.kill)
+        watchdog.start()
+        try:
+            for line in proc.stdout:
+                try:
+                    done = json.loads(line)
+                    rcs[done["log"]] = done["rc"]
+                except (ValueError, KeyError, TypeError):
+                    continue   # anything else the process printed (it should print nothing)
+        finally:
+            watchdog.cancel()
+    return rcs
 
 
 def failure(log, rc):

@@ -23,7 +23,8 @@ def test_tiny_comparison_with_a_failing_and_a_reused_run(tmp_path, monkeypatch, 
         return real(label, step, args, out)
     monkeypatch.setattr(compare, "command", command)
     monkeypatch.setattr(compare, "installed", lambda *a: True)
-    argv = ["--dry-run", "--steps", "01,02", "--frameworks", "pytorch,tensorflow",
+    # one step (each run is a subprocess of a few seconds; the report's code has no per-step case)
+    argv = ["--dry-run", "--steps", "02", "--frameworks", "pytorch,tensorflow",
             "--out", str(tmp_path)]
 
     first = compare.main(argv)
@@ -35,11 +36,10 @@ def test_tiny_comparison_with_a_failing_and_a_reused_run(tmp_path, monkeypatch, 
     assert re.search(r"\| 02_multiclass \| pytorch \| \d\.\d{4} \|", md)
     assert "| 02_multiclass | tensorflow | failed: error: boom" in md
     assert "## Failed runs" in md
-    for step in ("01_binarization", "02_multiclass"):
-        assert (tmp_path / f"{step}_predictions.png").stat().st_size > 1000
-        assert (tmp_path / f"{step}_loss.png").stat().st_size > 1000
+    assert (tmp_path / "02_multiclass_predictions.png").stat().st_size > 1000
+    assert (tmp_path / "02_multiclass_loss.png").stat().st_size > 1000
     page = (tmp_path / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4
+    assert page.count("data:image/png;base64,") == 2
     assert not re.search(r"(src|href)=[\"']?https?:", page), "report.html must work offline"
 
     log = tmp_path / "logs" / "pytorch-02_multiclass.log"
@@ -50,7 +50,7 @@ def test_tiny_comparison_with_a_failing_and_a_reused_run(tmp_path, monkeypatch, 
     assert second["02_multiclass", "tensorflow"]["status"] == "failed"   # failures are retried
     # A run on an older version of the embedded dataset is not reused, and not replaced
     # unasked: nothing runs, the folder is named, --overwrite replaces it.
-    metrics = tmp_path / "runs" / "pytorch" / "01_binarization" / "metrics.json"
+    metrics = tmp_path / "runs" / "pytorch" / "02_multiclass" / "metrics.json"
     m = json.loads(metrics.read_text())
     m["options"]["synth_version"] = synth.VERSION - 1
     metrics.write_text(json.dumps(m))
@@ -62,7 +62,7 @@ def test_tiny_comparison_with_a_failing_and_a_reused_run(tmp_path, monkeypatch, 
     assert e.value.code == 2 and str(metrics.parent) in err and "--overwrite" in err
     assert {p.name: p.read_bytes() for p in metrics.parent.iterdir()} == old_run
     assert log.stat().st_mtime_ns == stamp, "a refused comparison runs nothing"
-    assert compare.main(argv + ["--overwrite"])["01_binarization", "pytorch"]["status"] == "ran"
+    assert compare.main(argv + ["--overwrite"])["02_multiclass", "pytorch"]["status"] == "ran"
     # An interrupted run with the same options (checkpoint, no metrics.json) is resumed.
     interrupted = tmp_path / "runs" / "pytorch" / "02_multiclass"
     (interrupted / "metrics.json").unlink()
@@ -136,3 +136,35 @@ def test_other_seeds_and_perturbed_runs_have_their_own_folders_and_flags(tmp_pat
     assert compare.finished(tmp_path, compare.for_run(args, 3, 0.0)) is None
     with pytest.raises(SystemExit):
         compare.parse_args(["--seeds", "0,0"])
+
+
+def test_the_runs_of_a_framework_share_one_process_with_the_same_results(tmp_path):
+    """compare.py's default (common/batch.py) against one process a run: the same numbers."""
+    require("pytorch")
+    argv = ["--dry-run", "--steps", "01,02", "--frameworks", "pytorch"]
+    shared = compare.main(argv + ["--out", str(tmp_path / "a")])
+    alone = compare.main(argv + ["--out", str(tmp_path / "b"), "--one-process-per-run"])
+    assert (tmp_path / "a" / "logs" / "batch-pytorch.json").exists()
+    assert not (tmp_path / "b" / "logs" / "batch-pytorch.json").exists()
+    for step in ("01_binarization", "02_multiclass"):
+        a, b = shared[step, "pytorch"], alone[step, "pytorch"]
+        assert a["status"] == b["status"] == "ran"
+        assert a["metrics"]["loss_curve"] == b["metrics"]["loss_curve"]
+        assert a["metrics"]["mean_iou"] == b["metrics"]["mean_iou"]
+        log = (tmp_path / "a" / "logs" / f"pytorch-{step}.log").read_text()
+        assert log.startswith("$ ") and f"pytorch {step}: mean IoU" in log   # its own output
+
+
+def test_a_failing_job_of_a_batch_is_logged_and_the_next_runs(tmp_path, capsys):
+    require("pytorch")
+    batch = script("common/batch.py")
+    jobs = [{"framework": "pytorch", "step": "02_multiclass", "log": str(tmp_path / "bad.log"),
+             "argv": ["--iters", "0", "--out", str(tmp_path / "bad")]},   # nothing to evaluate
+            {"framework": "pytorch", "step": "02_multiclass", "log": str(tmp_path / "good.log"),
+             "argv": ["--dry-run", "--size", "32", "--out", str(tmp_path / "good")]}]
+    (tmp_path / "jobs.json").write_text(json.dumps({"jobs": jobs}))
+    batch.main([str(tmp_path / "jobs.json")])
+    done = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+    assert [d["rc"] for d in done] == [2, 0]
+    assert "error: " in (tmp_path / "bad.log").read_text()
+    assert (tmp_path / "good" / "metrics.json").exists()
