@@ -206,6 +206,14 @@ def run_all(args, results):
             results[key] = {"status": "ran", "metrics": m, "log": log}
         bar.update()
 
+    announce(args, todo)
+    spent = args.spent = {}   # label: [seconds, runs], for timing.json (publish)
+
+    def clock(label, t0, runs):
+        s = spent.setdefault(label, [0.0, 0])
+        s[0] += time.perf_counter() - t0
+        s[1] += runs
+
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     if not args.one_process_per_run:   # one process per column: imports once (common/batch.py)
         for label in args.frameworks:
@@ -213,21 +221,77 @@ def run_all(args, results):
             if len(mine) < 2:
                 continue
             bar.set_postfix_str(f"{label}, {len(mine)} runs in one process")
+            t0 = time.perf_counter()
             rcs = run_batch(args, label, mine, env)
+            clock(label, t0, len(rcs))
             for key, run_args, out, cmd, log in mine:
                 if str(log) in rcs:
                     record(key, run_args, out, log, rcs[str(log)])
             todo = [j for j in todo if str(j[4]) not in rcs]   # the rest: one process each
     for key, run_args, out, cmd, log in todo:
         bar.set_postfix_str(f"{key[1]} {key[0]} {'-'.join(map(str, key[2:]))}".strip())
+        t0 = time.perf_counter()
         with open(log, "a") as f:
             try:
                 rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=REPO,
                                     timeout=args.timeout).returncode
             except subprocess.TimeoutExpired:
                 rc = f"timeout after {args.timeout:g} s"
+        clock(key[1], t0, 1)
         record(key, run_args, out, log, rc)
     bar.close()
+
+
+# ------------------------------------------------------------------ expected duration
+TIMING = "timing.json"   # written next to a published report (--assets): what its runs took
+
+
+def calibrate(repeats: int = 5) -> float:
+    """Seconds for a fixed NumPy workload (20 products of 384x384 float32 matrices), the
+    median of `repeats`: how fast this CPU is against the machine a timing.json was made on.
+    It tracks the processor (cores, clock, AVX-512 or not in BLAS), not each framework's
+    kernels: an estimate, not a promise."""
+    a = np.random.default_rng(0).random((384, 384), dtype=np.float32)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(20):
+            a @ a
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def reference_timing(args):
+    """The timing.json of a published report made with this schedule, or None."""
+    for folder in ("compare-quick", "compare"):
+        try:
+            ref = json.loads((REPO / "assets" / folder / TIMING).read_text())
+        except (OSError, ValueError):
+            continue
+        if ref.get("iters") == args.iters and ref.get("dry_run") == args.dry_run \
+                and args.data is None and not getattr(args, "recipe", None):
+            return ref
+    return None
+
+
+def announce(args, todo):
+    """Print the expected duration of the runs to do, scaled from a published report's."""
+    ref = reference_timing(args)
+    if not todo or ref is None:
+        return
+    per_label = {}
+    for key, *_ in todo:
+        per_label[key[1]] = per_label.get(key[1], 0) + 1
+    known = {k: n for k, n in per_label.items() if ref["labels"].get(k, {}).get("runs")}
+    seconds = sum(ref["labels"][k]["seconds"] / ref["labels"][k]["runs"] * n
+                  for k, n in known.items())
+    factor = calibrate() / ref["calibration_s"]
+    missing = sorted(set(per_label) - set(known))
+    tqdm.write(f"expected: about {seconds * factor / 60:.0f} min on this machine for {len(todo)} "
+               f"runs ({seconds / 60:.1f} min on {ref['machine']}, {ref['date']}; this CPU "
+               f"is x{factor:.2f} as slow on a NumPy calibration, which tracks the processor, "
+               f"not each framework's kernels)"
+               + (f"; no reference for {', '.join(missing)}" if missing else ""))
 
 
 def run_batch(args, label, jobs, env) -> dict:
@@ -429,6 +493,15 @@ def publish(args, pngs):
         for p in files:
             shutil.copyfile(p, args.assets / p.name)
     shutil.copyfile(args.out / "report.md", args.assets / "report.md")
+    spent = {k: {"seconds": round(s, 1), "runs": n} for k, (s, n) in
+             getattr(args, "spent", {}).items() if n}
+    if spent:   # what the runs made now took, for the next run's expected duration (announce)
+        timing = {"date": f"{datetime.now(timezone.utc):%Y-%m-%d}", "machine": describe_cpu(),
+                  "calibration_s": round(calibrate(), 4), "iters": args.iters,
+                  "dry_run": args.dry_run, "labels": spent,
+                  "note": "wall seconds of the runs made (reused runs not counted), process "
+                          "starts included; compare.py's announce() scales them"}
+        (args.assets / TIMING).write_text(json.dumps(timing, indent=1) + "\n")
 
 
 def write_report(args, results, pngs, seconds):

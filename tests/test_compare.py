@@ -73,6 +73,9 @@ def test_tiny_comparison_with_a_failing_and_a_reused_run(tmp_path, monkeypatch, 
     summary = (tmp_path / "assets" / "report.md").read_text()
     assert re.search(r"\| 02_multiclass \| \d\.\d{4} \| — \|", summary), "summary row: IoU, failed"
     assert (tmp_path / "assets" / "02_multiclass_predictions.png").is_file()
+    timing = json.loads((tmp_path / "assets" / "timing.json").read_text())
+    assert timing["labels"]["pytorch"]["runs"] == 1 and timing["labels"]["pytorch"]["seconds"] > 0
+    assert timing["calibration_s"] > 0 and timing["dry_run"] is True
 
 
 def test_unknown_step_or_framework_is_a_clear_error(capsys):
@@ -168,3 +171,21 @@ def test_a_failing_job_of_a_batch_is_logged_and_the_next_runs(tmp_path, capsys):
     assert [d["rc"] for d in done] == [2, 0]
     assert "error: " in (tmp_path / "bad.log").read_text()
     assert (tmp_path / "good" / "metrics.json").exists()
+
+
+def test_the_expected_duration_is_scaled_from_the_published_timing(tmp_path, monkeypatch, capsys):
+    ref = {"date": "2026-12-02", "machine": "Reference CPU", "calibration_s": 0.5, "iters": 60,
+           "dry_run": False, "labels": {"pytorch": {"seconds": 120.0, "runs": 10}}}
+    (tmp_path / "assets" / "compare-quick").mkdir(parents=True)
+    (tmp_path / "assets" / "compare-quick" / "timing.json").write_text(json.dumps(ref))
+    monkeypatch.setattr(compare, "REPO", tmp_path)
+    monkeypatch.setattr(compare, "calibrate", lambda: 1.0)         # this CPU: twice as slow
+    args = compare.parse_args(["--quick"])
+    todo = [(("02_multiclass", "pytorch"),)] * 5 + [(("02_multiclass", "chainer"),)]
+    compare.announce(args, todo)
+    out = capsys.readouterr().out
+    # 5 runs x 12 s x 2 = 2 min; chainer has no reference
+    assert "about 2 min on this machine for 6 runs" in out and "Reference CPU" in out
+    assert "x2.00 as slow" in out and "no reference for chainer" in out
+    compare.announce(compare.parse_args(["--iters", "500"]), todo)   # another schedule: silent
+    assert capsys.readouterr().out == ""
