@@ -222,11 +222,13 @@ def run_all(args, results):
                 continue
             bar.set_postfix_str(f"{label}, {len(mine)} runs in one process")
             t0 = time.perf_counter()
-            rcs = run_batch(args, label, mine, env)
+            by_log = {str(j[4]): j for j in mine}
+
+            def done(log, rc):   # as each run of the process ends: the bar moves with it
+                key, run_args, out, _, _ = by_log[log]
+                record(key, run_args, out, Path(log), rc)
+            rcs = run_batch(args, label, mine, env, done)
             clock(label, t0, len(rcs))
-            for key, run_args, out, cmd, log in mine:
-                if str(log) in rcs:
-                    record(key, run_args, out, log, rcs[str(log)])
             todo = [j for j in todo if str(j[4]) not in rcs]   # the rest: one process each
     for key, run_args, out, cmd, log in todo:
         bar.set_postfix_str(f"{key[1]} {key[0]} {'-'.join(map(str, key[2:]))}".strip())
@@ -247,15 +249,16 @@ TIMING = "timing.json"   # written next to a published report (--assets): what i
 
 
 def calibrate(repeats: int = 5) -> float:
-    """Seconds for a fixed NumPy workload (20 products of 384x384 float32 matrices), the
-    median of `repeats`: how fast this CPU is against the machine a timing.json was made on.
+    """Seconds for a fixed NumPy workload (10 products of 1024x1024 float32 matrices, 0.1 s
+    on the reference machine; 384x384 took 12 ms, too short to time steadily), the median of
+    `repeats`: how fast this CPU is against the machine a timing.json was made on.
     It tracks the processor (cores, clock, AVX-512 or not in BLAS), not each framework's
     kernels: an estimate, not a promise."""
-    a = np.random.default_rng(0).random((384, 384), dtype=np.float32)
+    a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        for _ in range(20):
+        for _ in range(10):
             a @ a
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
@@ -294,9 +297,10 @@ def announce(args, todo):
                + (f"; no reference for {', '.join(missing)}" if missing else ""))
 
 
-def run_batch(args, label, jobs, env) -> dict:
+def run_batch(args, label, jobs, env, done=lambda log, rc: None) -> dict:
     """The runs of one column in one process (common/batch.py); {log path: exit status} of the
-    runs it reached (a crash or the timeout leaves the others to their own processes)."""
+    runs it reached (a crash or the timeout leaves the others to their own processes).
+    done(log, rc) is called as each run ends."""
     spec = {"jobs": [{"framework": "keras" if label == "keras-torch" else label, "step": key[0],
                       "argv": cmd[2:], "log": str(log)} for key, _, _, cmd, log in jobs]}
     path = args.out / "logs" / f"batch-{label}.json"
@@ -310,10 +314,11 @@ def run_batch(args, label, jobs, env) -> dict:
         try:
             for line in proc.stdout:
                 try:
-                    done = json.loads(line)
-                    rcs[done["log"]] = done["rc"]
+                    ended = json.loads(line)
+                    rcs[ended["log"]] = ended["rc"]
                 except (ValueError, KeyError, TypeError):
                     continue   # anything else the process printed (it should print nothing)
+                done(ended["log"], ended["rc"])
         finally:
             watchdog.cancel()
     return rcs
