@@ -483,11 +483,21 @@ def test_compare_losses_report(tmp_path):
                              "data": "None", "synth_version": synth.VERSION}}
             (out / "metrics.json").write_text(json.dumps(m))
             save_npz(out / "predictions.npz", {"pred": np.zeros((2, 16, 16), np.uint8)})
+            if seed == 0:   # the --noise-floor run: seed 0's start perturbed, 0.02 / 0.03 off
+                out = tmp_path / "pytorch" / name / "perturbed"
+                out.mkdir(parents=True)
+                m = {**m, "mean_iou": iou + 0.02 + 0.01 * i,
+                     "options": {**m["options"], "perturb_init": 1e-7}}
+                (out / "metrics.json").write_text(json.dumps(m))
     figure = tmp_path / "assets" / "losses.png"
-    compare_losses.main(["--losses", "ce,dice", "--seeds", "0,1", "--iters", "7",
+    compare_losses.main(["--losses", "ce,dice", "--seeds", "0,1", "--iters", "7", "--noise-floor",
                          "--out", str(tmp_path), "--figure", str(figure)])
     table = (tmp_path / "report.md").read_text()
-    assert "| `dice` | 0.6500 | 0.6500 | 0.6500 | 0.6500 | 0.60 / 0.70 | 0.9000 |" in table, table
+    assert ("| `dice` | 0.6500 | 0.6500 | 0.6500 | 0.650 ± 0.071 | 0.60 / 0.70 | 0.030 | 0.9000 |"
+            in table), table
+    assert "Noise floor" in table and ": 0.030." in table
+    # lead 0.1: above the floor, but 2 standard errors of two seeds are 0.141
+    assert "within noise (2 standard errors 0.141)" in table and "**" not in table.split("\n\n")[1]
     assert figure.is_file() and (tmp_path / "predictions.png").is_file()
     with pytest.raises(SystemExit):
         compare_losses.main(["--losses", "ce,tversky", "--out", str(tmp_path)])

@@ -56,6 +56,10 @@ def parse_args(argv=None):
     p.add_argument("--iters", type=int, default=500, help="iterations per loss (default: 500)")
     p.add_argument("--seeds", default="0",
                    help="comma-separated seeds; every loss is trained once per seed (default: 0)")
+    p.add_argument("--noise-floor", action="store_true",
+                   help="also train every loss from the first seed's weights perturbed by "
+                        "1e-7 (compare.py's noise floor) and mark only differences above it "
+                        "(default: off)")
     p.add_argument("--out", type=Path, default=RUNS / "losses",
                    help="output folder (default: runs/losses)")
     p.add_argument("--figure", type=Path, default=None,
@@ -81,42 +85,50 @@ def parse_args(argv=None):
     return args
 
 
-def _run(args, seed):
+PERTURB = 1e-7   # as compare.py's --noise-floor
+
+
+def _run(args, seed, perturb=0.0):
     """compare.py's options for one run: the embedded data, full schedule."""
-    return argparse.Namespace(iters=args.iters, seed=seed, data=None, dry_run=False)
+    return argparse.Namespace(iters=args.iters, seed=seed, data=None, dry_run=False,
+                              perturb_init=perturb)
 
 
-def command(args, loss, seed, out):
+def command(args, loss, seed, out, perturb=0.0):
     """compare.py's command line for one run of the step, plus --loss."""
-    return run_folders.command(args.framework, STEP, _run(args, seed), out) + ["--loss", loss]
+    return (run_folders.command(args.framework, STEP, _run(args, seed, perturb), out)
+            + ["--loss", loss])
 
 
-def finished(out, args, loss, seed):
+def finished(out, args, loss, seed, perturb=0.0):
     """metrics.json of a finished run with these options (compare.py's test, plus the loss), or None."""
-    m = run_folders.finished(out, _run(args, seed))
+    m = run_folders.finished(out, _run(args, seed, perturb))
     return m if m is not None and m["options"].get("loss") == loss else None
 
 
-def run_dir(args, loss, seed):
-    return args.out / args.framework / loss / f"seed{seed}"
+def run_dir(args, loss, seed, perturb=0.0):
+    return args.out / args.framework / loss / ("perturbed" if perturb else f"seed{seed}")
 
 
 def train_all(args):
     """{loss: [metrics of each seed]}, training the runs not finished yet, one at a time."""
     jobs, conflicts = [], []
-    for seed in args.seeds:
+    variants = [(seed, 0.0) for seed in args.seeds]
+    if getattr(args, "noise_floor", False):
+        variants.append((args.seeds[0], PERTURB))
+    for seed, perturb in variants:
         for loss in args.losses:
-            out = run_dir(args, loss, seed)
-            cmd = command(args, loss, seed, out)
-            decision = run_folders.plan(out, cmd, finished(out, args, loss, seed), args.force,
-                                    args.overwrite)
+            out = run_dir(args, loss, seed, perturb)
+            cmd = command(args, loss, seed, out, perturb)
+            decision = run_folders.plan(out, cmd, finished(out, args, loss, seed, perturb),
+                                        args.force, args.overwrite)
             if decision[0] == "refuse":
                 conflicts.append((out, decision[1]))
-            jobs.append((seed, loss, out, cmd, decision))
+            jobs.append((seed, perturb, loss, out, cmd, decision))
     if conflicts:
         raise run_folders.refuse(conflicts, args.out)
-    results = {}
-    for seed, loss, out, cmd, (action, detail) in jobs:
+    results, args.perturbed = {}, {}
+    for seed, perturb, loss, out, cmd, (action, detail) in jobs:
         if action == "reuse":
             print(f"--loss {loss} --seed {seed}: reusing {out}", file=sys.stderr)
             m = detail
@@ -126,8 +138,11 @@ def train_all(args):
             env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
             if subprocess.run(cmd + detail, env=env, cwd=REPO).returncode:
                 raise UserError(f"--loss {loss} --seed {seed}: the run failed (see above)")
-            m = finished(out, args, loss, seed)
-        results.setdefault(loss, []).append(m)
+            m = finished(out, args, loss, seed, perturb)
+        if perturb:
+            args.perturbed[loss] = m
+        else:
+            results.setdefault(loss, []).append(m)
     return results
 
 
@@ -145,14 +160,39 @@ def report(args, results):
     head = (["loss"] + [f"IoU {c}" for c in classes] + ["mean IoU"]
             + ([f"mean IoU, seed {','.join(map(str, args.seeds))}"] if n > 1 else [])
             + ["pixel acc."])
+    perturbed = getattr(args, "perturbed", {})
+    gaps = {loss: abs(m["mean_iou"] - results[loss][0]["mean_iou"]) for loss, m in perturbed.items()}
+    floor = max(gaps.values()) if gaps else None
+    if gaps:
+        head.insert(-1, f"perturbed - seed {args.seeds[0]}")
+    means = {loss: [m["mean_iou"] for m in runs] for loss, runs in results.items()}
+    ranked = sorted(means, key=lambda k: np.mean(means[k]), reverse=True)
+    best, verdict = None, ""
+    if len(ranked) > 1:   # compare.py's rule: a lead counts above the floor and 2 standard errors
+        a, b = means[ranked[0]], means[ranked[1]]
+        lead = float(np.mean(a) - np.mean(b))
+        bars = ([("the noise floor", floor)] if floor is not None else []) + (
+            [("2 standard errors", 2 * float(np.sqrt(np.var(a, ddof=1) / len(a)
+                                                      + np.var(b, ddof=1) / len(b))))]
+            if n > 1 else [])
+        small = [(name, bar) for name, bar in bars if lead <= bar]
+        best = None if small else ranked[0]
+        verdict = (f"`{ranked[0]}` leads `{ranked[1]}` by {lead:.3f}, within noise "
+                   f"({small[0][0]} {small[0][1]:.3f})" if small
+                   else f"`{ranked[0]}` leads `{ranked[1]}` by {lead:.3f}" + (
+                       f", above the noise floor {floor:.3f}" if floor is not None else ""))
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     iou = {}   # loss -> {class: mean over seeds}, for the chart
     for loss, runs in results.items():
         iou[loss] = {c: _mean([m["per_class_iou"][c] for m in runs]) for c in classes}
         cells = [f"`{loss}`"] + [fmt(iou[loss][c]) for c in classes]
-        cells += [fmt(_mean([m["mean_iou"] for m in runs]))]
+        mean = (f"{np.mean(means[loss]):.3f} ± {np.std(means[loss], ddof=1):.3f}" if n > 1
+                else fmt(_mean(means[loss])))
+        cells += [f"**{mean}**" if loss == best else mean]
         if n > 1:
             cells += [" / ".join(f"{m['mean_iou']:.2f}" for m in runs)]
+        if gaps:
+            cells += [f"{gaps[loss]:.3f}" if loss in gaps else "—"]
         cells += [fmt(_mean([m["pixel_accuracy"] for m in runs]))]
         rows.append("| " + " | ".join(cells) + " |")
     env = environment()
@@ -161,6 +201,9 @@ def report(args, results):
     seeds = f"mean over seeds {', '.join(map(str, args.seeds))}" if n > 1 else f"seed {args.seeds[0]}"
     text = [f"# Losses compared: {args.framework} {STEP}, {args.iters} iterations each", "",
             *rows, "",
+            *([f"Noise floor (largest |mean IoU of the run from weights perturbed by {PERTURB:g}"
+               f" - the seed-{args.seeds[0]} run|): {floor:.3f}."] if floor is not None else []),
+            *([f"{verdict}. **Bold**: a lead above the noise."] if verdict else []), "",
             f"IoU on the test split, {seeds}. Size {o['size']}, batch {o['batch_size']}, "
             f"lr {o['lr']}, {first['train_images']} training and {first['test_images']} test images.",
             f"Made {datetime.now(timezone.utc).date()} on {describe_cpu(env)}, "
