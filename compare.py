@@ -248,10 +248,12 @@ def run_all(args, results):
 TIMING = "timing.json"   # written next to a published report (--assets): what its runs took
 
 
-def calibrate(repeats: int = 5) -> float:
-    """Seconds for a fixed NumPy workload (10 products of 1024x1024 float32 matrices, 0.1 s
-    on the reference machine; 384x384 took 12 ms, too short to time steadily), the median of
-    `repeats`: how fast this CPU is against the machine a timing.json was made on.
+def calibrate(repeats: int = 7) -> float:
+    """Seconds for a fixed NumPy workload (10 products of 1024x1024 float32 matrices, 0.12 s
+    on the reference machine; 384x384 took 12 ms, too short to time steadily), the fastest of
+    `repeats` (the median moved 0.12-0.19 s between processes on the idle machine, the fastest
+    0.114-0.117 but once 0.174): how fast this CPU is against the machine a timing.json was
+    made on.
     It tracks the processor (cores, clock, AVX-512 or not in BLAS), not each framework's
     kernels: an estimate, not a promise."""
     a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
@@ -261,7 +263,7 @@ def calibrate(repeats: int = 5) -> float:
         for _ in range(10):
             a @ a
         times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return float(min(times))
 
 
 def reference_timing(args):
@@ -290,7 +292,9 @@ def announce(args, todo):
                   for k, n in known.items())
     factor = calibrate() / ref["calibration_s"]
     missing = sorted(set(per_label) - set(known))
-    tqdm.write(f"expected: about {seconds * factor / 60:.0f} min on this machine for {len(todo)} "
+    eta = seconds * factor
+    eta = f"about {eta / 60:.0f} min" if eta >= 90 else f"about {eta:.0f} s"
+    tqdm.write(f"expected: {eta} on this machine for {len(todo)} "
                f"runs ({seconds / 60:.1f} min on {ref['machine']}, {ref['date']}; this CPU "
                f"is x{factor:.2f} as slow on a NumPy calibration, which tracks the processor, "
                f"not each framework's kernels)"
