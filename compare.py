@@ -5,9 +5,10 @@
     python compare.py --steps 06_unet --frameworks pytorch,keras-torch --iters 200
     python compare.py --seeds 0,1,2 --noise-floor  # make full: mean and spread, and the noise floor
 
-Each run is a separate process through the step script's own command line
-(`python <framework>/<step>.py --iters N --out ...`), its output kept in a log
-file. Finished runs with the same options are reused unless --force; a
+Each run is the step script's own command line (`python <framework>/<step>.py
+--iters N --out ...`), its output kept in a log file; the runs of one framework
+share one process (common/batch.py), which imports the framework once
+(--one-process-per-run: a process each). Finished runs with the same options are reused unless --force; a
 failing run is reported in the table and the others go on. An interrupted
 run with the same options (its checkpoint.npz, no metrics.json) is continued
 with the script's --resume. A run folder that holds anything else (a run
@@ -54,12 +55,11 @@ from common.frameworks import COLUMNS, FRAMEWORKS, describe_cpu, environment, in
 from common.data import dataset_path
 from common.runner import fmt
 from common.recipes import RECIPES, describe as recipe_text
-from common.runs import command, finished, plan, refuse, resolve
+from common.runs import PERTURB, command, finished, lead, plan, refuse, resolve
 
 STEPS = lessons.steps()
 LABELS = COLUMNS
 QUICK_ITERS = 60     # measured 2026-11-21, 2 idle cores, all four frameworks: 100 took 11.9 min
-PERTURB = 1e-7       # --noise-floor: float32's relative precision (common/weights.perturb)
 FULL_ITERS = 500
 SHOWN_ROWS = 6
 
@@ -419,22 +419,13 @@ def leader(args, results, step):
     second is larger than the noise floor (if measured) and than twice the standard error of
     the difference of the two means (if several seeds)."""
     means = {label: s for label in args.frameworks if (s := scores(args, results, step, label))}
-    if len(means) < 2:
+    verdict = lead(means, noise_floor(args, results, step))
+    if verdict is None:
         return None, ""
-    ranked = sorted(means, key=lambda k: np.mean(means[k]), reverse=True)
-    a, b = means[ranked[0]], means[ranked[1]]
-    lead = float(np.mean(a) - np.mean(b))
-    bars = []
-    floor = noise_floor(args, results, step)
-    if floor is not None:
-        bars.append(("the noise floor", floor))
-    if len(a) > 1 and len(b) > 1:
-        bars.append(("2 standard errors", 2 * float(np.sqrt(np.var(a, ddof=1) / len(a)
-                                                             + np.var(b, ddof=1) / len(b)))))
-    for name, bar in bars:
-        if lead <= bar:
-            return None, f"within noise (lead {lead:.4f} <= {name} {bar:.4f})"
-    return ranked[0], (f"{ranked[0]} leads by {lead:.4f}" if bars else "")
+    first, _, gap, bars, within = verdict
+    if within:
+        return None, f"within noise (lead {gap:.4f} <= {within[0]} {within[1]:.4f})"
+    return first, (f"{first} leads by {gap:.4f}" if bars else "")
 
 
 def table_rows(args, results):

@@ -9,9 +9,16 @@ common/outdir.py); refuse() says which folders and what to do.
 import json
 import sys
 
+import numpy as np
+
 from common import REPO, cli, outdir, runner, synth
 from common.errors import UserError
 from common.recipes import RECIPES
+
+# The noise-floor runs (compare.py and tools/compare_losses.py --noise-floor) start from the
+# first seed's weights times (1 + PERTURB * N(0, 1)): float32's relative precision
+# (common/weights.perturb, the scripts' --perturb-init).
+PERTURB = 1e-7
 
 
 def resolve(text, known, what, flag):
@@ -98,3 +105,26 @@ def refuse(conflicts, flag_out):
         f"replace: {'; '.join(listed[:3])}{more}. Nothing was run. To replace them, add "
         f"--overwrite (finished runs with the same options are still reused); to keep them, "
         f"give another --out (e.g. --out {outdir.free_name(flag_out)}).")
+
+
+def lead(means: dict, floor=None):
+    """Who leads a comparison, and whether the lead is above the noise: the one rule of
+    compare.py and tools/compare_losses.py.
+
+    means: {name: [score of each seed]}. None with fewer than two names; else (first,
+    second, lead, bars, within): bars are the noise measures the lead is held to, the noise
+    floor if measured and, when both have several seeds, twice the standard error of the
+    difference of the two means; `within` is the first (name, value) of them the lead does
+    not exceed, or None (then the first is marked best).
+    """
+    if len(means) < 2:
+        return None
+    ranked = sorted(means, key=lambda k: np.mean(means[k]), reverse=True)
+    a, b = means[ranked[0]], means[ranked[1]]
+    gap = float(np.mean(a) - np.mean(b))
+    bars = [("the noise floor", floor)] if floor is not None else []
+    if len(a) > 1 and len(b) > 1:
+        bars.append(("2 standard errors", 2 * float(np.sqrt(np.var(a, ddof=1) / len(a)
+                                                             + np.var(b, ddof=1) / len(b)))))
+    within = next(((name, bar) for name, bar in bars if gap <= bar), None)
+    return ranked[0], ranked[1], gap, bars, within

@@ -85,9 +85,6 @@ def parse_args(argv=None):
     return args
 
 
-PERTURB = 1e-7   # as compare.py's --noise-floor
-
-
 def _run(args, seed, perturb=0.0):
     """compare.py's options for one run: the embedded data, full schedule."""
     return argparse.Namespace(iters=args.iters, seed=seed, data=None, dry_run=False,
@@ -115,7 +112,7 @@ def train_all(args):
     jobs, conflicts = [], []
     variants = [(seed, 0.0) for seed in args.seeds]
     if getattr(args, "noise_floor", False):
-        variants.append((args.seeds[0], PERTURB))
+        variants.append((args.seeds[0], run_folders.PERTURB))
     for seed, perturb in variants:
         for loss in args.losses:
             out = run_dir(args, loss, seed, perturb)
@@ -166,20 +163,14 @@ def report(args, results):
     if gaps:
         head.insert(-1, f"perturbed - seed {args.seeds[0]}")
     means = {loss: [m["mean_iou"] for m in runs] for loss, runs in results.items()}
-    ranked = sorted(means, key=lambda k: np.mean(means[k]), reverse=True)
     best, verdict = None, ""
-    if len(ranked) > 1:   # compare.py's rule: a lead counts above the floor and 2 standard errors
-        a, b = means[ranked[0]], means[ranked[1]]
-        lead = float(np.mean(a) - np.mean(b))
-        bars = ([("the noise floor", floor)] if floor is not None else []) + (
-            [("2 standard errors", 2 * float(np.sqrt(np.var(a, ddof=1) / len(a)
-                                                      + np.var(b, ddof=1) / len(b))))]
-            if n > 1 else [])
-        small = [(name, bar) for name, bar in bars if lead <= bar]
-        best = None if small else ranked[0]
-        verdict = (f"`{ranked[0]}` leads `{ranked[1]}` by {lead:.3f}, within noise "
-                   f"({small[0][0]} {small[0][1]:.3f})" if small
-                   else f"`{ranked[0]}` leads `{ranked[1]}` by {lead:.3f}" + (
+    ranking = run_folders.lead(means, floor)   # compare.py's rule
+    if ranking is not None:
+        top, second, gap, _, within = ranking
+        best = None if within else top
+        verdict = (f"`{top}` leads `{second}` by {gap:.3f}, within noise "
+                   f"({within[0]} {within[1]:.3f})" if within
+                   else f"`{top}` leads `{second}` by {gap:.3f}" + (
                        f", above the noise floor {floor:.3f}" if floor is not None else ""))
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     iou = {}   # loss -> {class: mean over seeds}, for the chart
@@ -201,8 +192,9 @@ def report(args, results):
     seeds = f"mean over seeds {', '.join(map(str, args.seeds))}" if n > 1 else f"seed {args.seeds[0]}"
     text = [f"# Losses compared: {args.framework} {STEP}, {args.iters} iterations each", "",
             *rows, "",
-            *([f"Noise floor (largest |mean IoU of the run from weights perturbed by {PERTURB:g}"
-               f" - the seed-{args.seeds[0]} run|): {floor:.3f}."] if floor is not None else []),
+            *([f"Noise floor (largest |mean IoU of the run from weights perturbed by "
+               f"{run_folders.PERTURB:g} - the seed-{args.seeds[0]} run|): {floor:.3f}."]
+              if floor is not None else []),
             *([f"{verdict}. **Bold**: a lead above the noise."] if verdict else []), "",
             f"IoU on the test split, {seeds}. Size {o['size']}, batch {o['batch_size']}, "
             f"lr {o['lr']}, {first['train_images']} training and {first['test_images']} test images.",

@@ -167,11 +167,11 @@ def main(argv=None):
         md = columns(json.loads(FLOORS.read_text()), args.steps)
     else:
         floors = measure(args.steps)
-        old = json.loads(FLOORS.read_text())["floors"] if FLOORS.exists() else {}
+        previous = json.loads(FLOORS.read_text()) if FLOORS.exists() else {}
+        old = previous.get("floors", {})
         merged = {**old, **floors}
         env = environment()
         whole = set(args.steps) == set(STEPS) or not old   # else the other steps keep their date
-        previous = json.loads(FLOORS.read_text()) if FLOORS.exists() else {}
         doc = {"measured": date.today().isoformat() if whole else previous["measured"],
                "cpu": describe_cpu(env) if whole else previous["cpu"],
                "pytorch": env["pytorch"], "seeds_per_step": SEEDS,
